@@ -1,0 +1,123 @@
+"""Run-time plumbing shared by every script: seeding, devices, run folders, metrics, clean errors."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from envs.errors import UserInputError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch so that the same seed gives the same run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserInputError(f"device={name} asked for, but CUDA is not available (use device=auto or cpu)")
+    return device
+
+
+def prepare_run_dir(out: str | os.PathLike, cfg: DictConfig | None = None) -> Path:
+    """Create the run folder and write the resolved config into it as ``config.yaml``."""
+    run_dir = Path(out)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserInputError(f"cannot create run folder {run_dir}: {err.strerror}") from err
+    if not os.access(run_dir, os.W_OK):
+        raise UserInputError(f"run folder {run_dir} is not writable")
+    if cfg is not None:
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    return run_dir
+
+
+class MetricsLogger:
+    """Appends scalar metrics to ``metrics.csv`` and TensorBoard in one call.
+
+    The CSV header grows when new keys appear (the file is rewritten then), so callers can log
+    whatever terms a config switches on without declaring them up front.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True) -> None:
+        self.path = Path(run_dir) / "metrics.csv"
+        self.fields: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists():  # resuming: keep what was logged before
+            with self.path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                self.fields = list(reader.fieldnames or [])
+                self.rows = list(reader)
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        new_fields = [k for k in row if k not in self.fields]
+        self.rows.append(row)
+        if new_fields:
+            self.fields += new_fields
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.fields)
+                writer.writeheader()
+                writer.writerows(self.rows)
+        else:
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.fields).writerow(row)
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, float(value), step)
+
+    def truncate(self, last_step: int) -> None:
+        """Drop rows logged after ``last_step`` (used when resuming from an older checkpoint)."""
+        self.rows = [r for r in self.rows if int(float(r["step"])) <= last_step]
+        if self.fields:
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.fields)
+                writer.writeheader()
+                writer.writerows(self.rows)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def cli_main(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a script's main so that user errors print one line (exit 2) and Ctrl-C exits 130.
+
+    Put it *under* ``@hydra.main`` (closest to the function): Hydra would otherwise catch the error
+    first and print a traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserInputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted: everything finished so far was kept", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper
