@@ -1,0 +1,83 @@
+"""The energy a planner minimises: goal distance in latent space plus action costs, terms from config.
+
+Every term maps ``z_pred (N, H, D)``, ``z_goal (D,)``, ``actions (N, H, A)`` to ``(N,)``. The same
+energy also scores the oracle's true trajectories (achieved vs. desired goal positions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import torch
+
+
+class EnergyTerm(Protocol):
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
+
+
+def _l2(diff: torch.Tensor) -> torch.Tensor:
+    return diff.norm(dim=-1)
+
+
+def _squared_l2(diff: torch.Tensor) -> torch.Tensor:
+    return diff.pow(2).sum(dim=-1)
+
+
+DISTANCES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"l2": _l2, "sq_l2": _squared_l2}
+
+
+class GoalDistance:
+    """``final_weight * d(z_H, g) + running_weight * mean_t d(z_t, g)``.
+
+    The final term asks to *be* at the goal when the horizon ends; the running term rewards getting
+    there early and gives a signal when the horizon is too short to arrive.
+    """
+
+    def __init__(self, final_weight: float, running_weight: float, metric: str) -> None:
+        if metric not in DISTANCES:
+            raise ValueError(f"unknown metric {metric!r}; valid: {sorted(DISTANCES)}")
+        self.final_weight = final_weight
+        self.running_weight = running_weight
+        self.distance = DISTANCES[metric]
+
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        per_step = self.distance(z_pred - z_goal)  # (N, H)
+        return self.final_weight * per_step[:, -1] + self.running_weight * per_step.mean(dim=1)
+
+
+class ActionMagnitude:
+    """``weight * mean(a^2)``: prefer gentle actions when they reach the goal just as well."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.weight * actions.pow(2).mean(dim=(1, 2))
+
+
+class ActionSmoothness:
+    """``weight * mean((a_t - a_{t-1})^2)``: penalise jerky plans that exploit model errors."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        if actions.shape[1] < 2:
+            return actions.new_zeros(actions.shape[0])
+        return self.weight * (actions[:, 1:] - actions[:, :-1]).pow(2).mean(dim=(1, 2))
+
+
+class Energy:
+    """The sum of named terms; :meth:`terms_of` gives each term's value for logs and videos."""
+
+    def __init__(self, terms: Mapping[str, EnergyTerm]) -> None:
+        if not terms:
+            raise ValueError("an energy needs at least one term")
+        self.terms = dict(terms)
+
+    def terms_of(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: term(z_pred, z_goal, actions) for name, term in self.terms.items()}
+
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return sum(self.terms_of(z_pred, z_goal, actions).values())

@@ -1,0 +1,132 @@
+"""Goal-conditioned behaviour cloning with hindsight goals: the model-free baseline (as in PLDM).
+
+From every dataset step ``t`` the policy learns ``pi(o_t, o_{t+k}) -> a_t``, where ``o_{t+k}`` is a
+later observation of the same episode used as the goal (hindsight relabelling). Its encoder is the
+world model's encoder type for the obs mode (MLP for state, CNN for pixels), trained from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from envs.dataset import EpisodeSet
+from envs.errors import UserInputError
+from worldmodel.encoders import mlp
+from worldmodel.world_model import normalization_stats
+
+
+class GCBCPolicy(nn.Module):
+    """Shared encoder for observation and goal, an MLP head, ``tanh`` to stay inside ``[-1, 1]``."""
+
+    def __init__(
+        self, encoder_cfg: DictConfig, obs_shape: Sequence[int], action_dim: int, latent_dim: int,
+        hidden_dim: int, depth: int,
+    ) -> None:
+        super().__init__()
+        self.encoder = instantiate(encoder_cfg, obs_shape=list(obs_shape), latent_dim=latent_dim)
+        self.head = mlp(2 * latent_dim, hidden_dim, depth, action_dim)
+        self.register_buffer("obs_loc", torch.zeros(obs_shape[-1]))
+        self.register_buffer("obs_scale", torch.ones(obs_shape[-1]))
+
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        both = (torch.cat([obs, goal]).float() - self.obs_loc) / self.obs_scale
+        z_obs, z_goal = self.encoder(both).chunk(2)
+        return torch.tanh(self.head(torch.cat([z_obs, z_goal], dim=-1)))
+
+
+def hindsight_batch(
+    episodes: EpisodeSet, batch_size: int, max_goal_offset: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random steps ``t`` with goals ``k ~ U{1..min(max_goal_offset, L - t)}`` steps later, same episode."""
+    lengths = episodes.episode_lengths
+    episode = rng.choice(len(lengths), size=batch_size, p=lengths / lengths.sum())
+    t = rng.integers(0, lengths[episode])
+    k = 1 + (rng.random(batch_size) * np.minimum(max_goal_offset, lengths[episode] - t)).astype(np.int64)
+    obs_index = episodes.obs_starts[episode] + t
+    return (
+        episodes.observations[obs_index],
+        episodes.observations[obs_index + k],
+        episodes.actions[episodes.action_starts[episode] + t],
+    )
+
+
+def train_gcbc(
+    policy: GCBCPolicy,
+    episodes: EpisodeSet,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    max_goal_offset: int,
+    seed: int,
+) -> list[float]:
+    """Fit ``policy`` by mean squared error to the dataset's actions; returns the loss per step."""
+    device = policy.obs_loc.device
+    loc, scale = normalization_stats(episodes.observations)
+    policy.obs_loc.copy_(loc)
+    policy.obs_scale.copy_(scale)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    policy.train()
+    losses = []
+    for _ in tqdm(range(steps), desc="train gcbc", unit="step"):
+        obs, goal, action = (torch.as_tensor(x, device=device) for x in hindsight_batch(episodes, batch_size, max_goal_offset, rng))
+        loss = (policy(obs, goal) - action).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def save_gcbc(path: str | os.PathLike, policy: GCBCPolicy, build_kwargs: dict[str, Any]) -> Path:
+    """Weights plus the constructor arguments (as JSON in the header), so that loading needs nothing else."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
+    kwargs = {**build_kwargs, "encoder_cfg": OmegaConf.to_container(build_kwargs["encoder_cfg"], resolve=True)}
+    save_file(tensors, str(path), metadata={"gcbc": json.dumps(kwargs)})
+    return path
+
+
+def load_gcbc(path: str | os.PathLike, device: torch.device) -> tuple[GCBCPolicy, dict[str, Any]]:
+    """The policy in eval mode and its constructor arguments (obs shape, action dim... for checks)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            kwargs = json.loads((f.metadata() or {})["gcbc"])
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, KeyError, ValueError) as err:
+        raise UserInputError(f"GCBC weights {path} are missing or not a GCBC file: {err}") from err
+    policy = GCBCPolicy(**{**kwargs, "encoder_cfg": OmegaConf.create(kwargs["encoder_cfg"])})
+    policy.load_state_dict(tensors)
+    return policy.to(device).eval(), kwargs
+
+
+class GCBCAgent:
+    """Acts with the cloned policy; no planning, so it has no energy."""
+
+    def __init__(self, policy: GCBCPolicy) -> None:
+        self.policy = policy
+        self.last_energy = float("nan")
+
+    def reset(self, seed: int | None = None) -> None:
+        """Deterministic policy: nothing to reset."""
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        device = self.policy.obs_loc.device
+        x, goal = (torch.as_tensor(np.asarray(obs[k])[None], device=device) for k in ("observation", "goal"))
+        return self.policy(x, goal)[0].cpu().numpy().astype(np.float32)

@@ -1,0 +1,76 @@
+"""Receding-horizon control with a learned world model: encode, plan in latent space, act, replan."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.planners.base import Planner
+
+
+def shift_plan(plan: torch.Tensor, steps: int) -> torch.Tensor:
+    """Drop the ``steps`` executed actions and repeat the last one, the warm start for the next plan."""
+    tail = plan[steps:]
+    return torch.cat([tail, plan[-1:].expand(steps, -1)])
+
+
+class RecedingHorizon(ABC):
+    """Execute the first ``replan_every`` actions of each plan, then replan from a shifted warm start.
+
+    Subclasses say how to plan from the current observation; this class owns the bookkeeping shared
+    by the JEPA agent and the simulator oracle.
+    """
+
+    def __init__(self, planner: Planner, replan_every: int) -> None:
+        if not 1 <= replan_every <= planner.horizon:
+            raise ValueError(f"replan_every must be in [1, horizon={planner.horizon}], got {replan_every}")
+        self.planner = planner
+        self.replan_every = replan_every
+        self.plan: torch.Tensor | None = None
+        self.cursor = 0
+        self.last_energy = float("nan")  # energy of the plan being executed, for logs and videos
+
+    def reset(self, seed: int | None = None) -> None:
+        self.plan, self.cursor = None, 0
+        self.last_energy = float("nan")
+        if seed is not None:
+            self.planner.reseed(seed)
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        if self.plan is None or self.cursor == self.replan_every:
+            warm = None if self.plan is None else shift_plan(self.plan, self.cursor)
+            self.plan = self.replan(obs, info, warm)
+            self.cursor = 0
+            self.last_energy = self.planner.last_cost
+        action = self.plan[self.cursor]
+        self.cursor += 1
+        return action.detach().cpu().numpy().astype(np.float32)
+
+    @abstractmethod
+    def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
+        """A new plan ``(H, A)`` from the current observation (``warm``: the shifted previous plan)."""
+
+
+class MPCAgent(RecedingHorizon):
+    """The JEPA agent: the goal is encoded once per episode, the observation at every replan."""
+
+    def __init__(self, model: Any, planner: Planner, replan_every: int) -> None:
+        super().__init__(planner, replan_every)
+        self.model = model
+        self.z_goal: torch.Tensor | None = None
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.z_goal = None
+
+    @torch.no_grad()
+    def _encode(self, x: np.ndarray) -> torch.Tensor:
+        return self.model.encode(np.asarray(x)[None])[0]
+
+    def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
+        if self.z_goal is None:
+            self.z_goal = self._encode(obs["goal"])
+        return self.planner.plan(self._encode(obs["observation"]), self.z_goal, warm)

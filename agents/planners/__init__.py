@@ -1,0 +1,9 @@
+"""Planners behind one interface (:class:`Planner`), chosen by ``configs/planner/*.yaml``."""
+
+from agents.planners.base import Cost, Planner
+from agents.planners.cem import CEM
+from agents.planners.cem_gd import CEMGradient
+from agents.planners.gradient import GradientPlanner
+from agents.planners.mppi import MPPI
+
+__all__ = ["CEM", "CEMGradient", "Cost", "GradientPlanner", "MPPI", "Planner"]

@@ -1,0 +1,48 @@
+"""CEM for a global search, then gradient descent to polish its best sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from agents.planners.base import Cost, Planner
+from agents.planners.cem import CEM
+from agents.planners.gradient import GradientPlanner
+
+
+class CEMGradient(Planner):
+    """Sampling escapes local minima that trap gradients; gradients then refine what sampling found.
+
+    ``cem`` and ``gradient`` hold the keyword arguments of the two stages (their budgets).
+    """
+
+    def __init__(
+        self,
+        horizon: int,
+        action_dim: int,
+        cem: Mapping[str, Any],
+        gradient: Mapping[str, Any],
+        model: Any = None,
+        energy: Any = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        shared = {"model": model, "energy": energy, "device": device}
+        self.cem = CEM(horizon, action_dim, **dict(cem), **shared)
+        self.gradient = GradientPlanner(horizon, action_dim, **dict(gradient), **shared)
+        super().__init__(horizon, action_dim, model, energy, seed, device)  # reseeds both stages
+
+    def reseed(self, seed: int) -> None:
+        super().reseed(seed)
+        self.cem.reseed(seed)
+        self.gradient.reseed(seed + 1)
+
+    def minimize(self, cost: Cost, warm_start: torch.Tensor | None = None) -> torch.Tensor:
+        coarse = self.cem.minimize(cost, warm_start)
+        refined = self.gradient.minimize(cost, coarse)
+        # the gradient stage scores the CEM result as its first iterate, so it never returns worse
+        self.last_cost = self.gradient.last_cost
+        self.last_evaluations = self.cem.last_evaluations + self.gradient.last_evaluations
+        return refined

@@ -1,0 +1,249 @@
+"""The goal-conditioned task contract shared by every env in ``envs/`` (see docs/ARCHITECTURE.md).
+
+A task subclass only says how to draw and apply an episode spec, how to step its physics, what the
+agent's state is and where the goal configuration puts the agent. This base turns that into the
+Gymnasium API: ``obs="pixels" | "state"``, a goal observation in the same modality (the observation
+of the agent *at* the goal), ``info`` with success/distance, reset to a spec, and full sim state I/O.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from envs.errors import UserInputError
+from envs.rendering import FrameRenderer, TopDownView
+
+OBS_MODES = ("pixels", "state")
+# The simulator state that fully determines the next step: positions, velocities, controls,
+# mocap poses (the wall's door) and the constraint solver's warm start.
+_SIM_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
+_GOAL_SCENE = mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL | mujoco.mjtState.mjSTATE_MOCAP_POS
+
+
+def spec_vector(spec: Mapping[str, Any], key: str, size: int) -> np.ndarray:
+    """Read ``spec[key]`` as a finite float vector of ``size`` numbers, or raise a clear error."""
+    try:
+        value = np.asarray(spec[key], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise UserInputError(f"episode spec '{key}' must be {size} numbers, got {spec[key]!r}") from err
+    if value.shape != (size,) or not np.all(np.isfinite(value)):
+        raise UserInputError(f"episode spec '{key}' must be {size} finite numbers, got {spec[key]!r}")
+    return value
+
+
+class GoalTask(gym.Env, abc.ABC):
+    """Base of all tasks: one MuJoCo model, a fixed top-down camera, a goal reached by the agent."""
+
+    metadata = {"render_modes": ["rgb_array"]}  # render_fps is set per instance from dt
+    success_threshold: float
+    spec_keys: tuple[str, ...]  # the keys of an episode spec, e.g. ("start", "goal")
+    state_dim: int
+    goal_dim: int  # size of the goal parameters stored in the sim state after the MuJoCo state
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        data: mujoco.MjData,
+        view: TopDownView,
+        dt: float,
+        obs: str = "pixels",
+        image_size: int = 64,
+        render_mode: str | None = None,
+    ) -> None:
+        if obs not in OBS_MODES:
+            raise UserInputError(f"unknown obs mode '{obs}'; choose one of: {', '.join(OBS_MODES)}")
+        if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+            raise UserInputError(f"image_size must be a positive integer, got {image_size!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise UserInputError(f"unknown render_mode '{render_mode}'; choose rgb_array or leave it unset")
+        self.model, self.data = model, data
+        self.dt = dt  # seconds of simulated time per env step
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / dt)}
+        self.obs_mode, self.image_size, self.render_mode = obs, image_size, render_mode
+        self._frames = FrameRenderer(model, view)
+        self._goal_key: np.ndarray | None = None  # the goal scene the cached goal observations show
+        self._goal_state = np.zeros(self.state_dim, np.float32)
+        self._goal_frame: np.ndarray | None = None
+        self.action_space = spaces.Box(-1.0, 1.0, (model.nu,), np.float32)
+        if obs == "pixels":
+            x_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        else:
+            x_space = spaces.Box(-np.inf, np.inf, (self.state_dim,), np.float32)
+        self.observation_space = spaces.Dict({"observation": x_space, "goal": x_space})
+
+    # ----- what a task defines -----------------------------------------------------------------
+    @abc.abstractmethod
+    def _draw_task(self, rng: np.random.Generator) -> dict[str, Any]:
+        """A random JSON-serialisable episode spec (may still start at the goal; filtered here)."""
+
+    @abc.abstractmethod
+    def _apply_task(self, spec: Mapping[str, Any]) -> None:
+        """Validate ``spec`` (UserInputError) and put the simulator at its start with its goal."""
+
+    @abc.abstractmethod
+    def _advance(self, action: np.ndarray) -> None:
+        """Advance the physics by one env step under ``action`` (already in [-1, 1])."""
+
+    @abc.abstractmethod
+    def agent_state(self) -> np.ndarray:
+        """The agent's low-dimensional state (the state observation), float32 ``(state_dim,)``."""
+
+    @abc.abstractmethod
+    def _place_at_goal(self) -> None:
+        """Move the agent into the goal configuration (at rest); the base saves and restores around it."""
+
+    @abc.abstractmethod
+    def achieved_goal(self) -> np.ndarray:
+        """The position the task metric is measured from (fingertip, ball...)."""
+
+    @abc.abstractmethod
+    def desired_goal(self) -> np.ndarray:
+        """The position the task metric is measured to."""
+
+    @abc.abstractmethod
+    def _get_goal_params(self) -> np.ndarray:
+        """Goal variables kept outside MuJoCo's state, ``(goal_dim,)``."""
+
+    @abc.abstractmethod
+    def _set_goal_params(self, params: np.ndarray) -> None:
+        """Restore what :meth:`_get_goal_params` returned."""
+
+    def is_success(self) -> bool:
+        return self.distance() < self.success_threshold
+
+    # ----- episode specs -----------------------------------------------------------------------
+    def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Draw an episode spec whose start does not already succeed; the simulator is left as it was."""
+        saved = self.get_sim_state()
+        while True:
+            spec = self._draw_task(rng)
+            self._load_physics(spec)
+            if not self.is_success():
+                break
+        self._restore(saved)
+        return spec
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``options`` is an episode spec from :meth:`sample_task`; without one (None or {}) it is drawn from ``seed``."""
+        super().reset(seed=seed)
+        spec = options if options else self.sample_task(self.np_random)
+        self._load_physics(spec)
+        self._refresh_goal()
+        return self._observe(), self._info()
+
+    def _load_physics(self, spec: Mapping[str, Any]) -> None:
+        if not isinstance(spec, Mapping):
+            raise UserInputError(f"reset options must be an episode spec dict, got {type(spec).__name__}")
+        missing = [k for k in self.spec_keys if k not in spec]
+        unknown = [k for k in spec if k not in self.spec_keys]
+        if missing or unknown:
+            raise UserInputError(
+                f"episode spec needs exactly the keys {list(self.spec_keys)}; "
+                f"missing {missing}, unknown {unknown}"
+            )
+        mujoco.mj_resetData(self.model, self.data)
+        self._apply_task(spec)
+        mujoco.mj_forward(self.model, self.data)
+
+    # ----- stepping and observations -------------------------------------------------------------
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Reward is 1.0 while successful (planners use their own energy); episodes never terminate
+        early, the TimeLimit wrapper ends them, so every episode of a task has the same length."""
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != self.action_space.shape:
+            raise UserInputError(f"action must have shape {self.action_space.shape}, got {action.shape}")
+        self._advance(np.clip(action, -1.0, 1.0))
+        mujoco.mj_forward(self.model, self.data)  # positions after the step, as a restore would give
+        info = self._info()
+        return self._observe(), float(info["success"]), False, False, info
+
+    def distance(self) -> float:
+        return float(np.linalg.norm(self.achieved_goal() - self.desired_goal()))
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        if self.obs_mode == "pixels":
+            return {"observation": self.render_frame(self.image_size), "goal": self._goal_frame.copy()}
+        return {"observation": self.agent_state(), "goal": self._goal_state.copy()}
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "success": self.is_success(),
+            "distance": self.distance(),
+            "state": self.agent_state(),
+            "goal_state": self._goal_state.copy(),
+            "achieved_goal": self.achieved_goal(),
+            "desired_goal": self.desired_goal(),
+        }
+
+    # ----- goal observations -------------------------------------------------------------------
+    def _refresh_goal(self) -> None:
+        """Recompute the goal state/frame; skipped when the goal scene did not change (cheap restores)."""
+        scene = self._at_goal(self._goal_scene)
+        if np.array_equal(scene, self._goal_key):
+            return
+        self._goal_key = scene
+        self._goal_state = self._at_goal(self.agent_state)
+        self._goal_frame = self.render_goal_frame(self.image_size) if self.obs_mode == "pixels" else None
+
+    def _goal_scene(self) -> np.ndarray:
+        """What the goal observation depends on: positions, velocities, mocap poses (the wall's door)
+        and the goal parameters, read with the agent at the goal."""
+        scene = np.empty(mujoco.mj_stateSize(self.model, _GOAL_SCENE))
+        mujoco.mj_getState(self.model, self.data, scene, _GOAL_SCENE)
+        return np.concatenate([scene, self._get_goal_params()])
+
+    def _at_goal(self, read: Any) -> Any:
+        """Call ``read()`` with the agent placed in the goal configuration, then put everything back."""
+        saved = self.get_sim_state()
+        self._place_at_goal()
+        mujoco.mj_forward(self.model, self.data)
+        try:
+            return read()
+        finally:
+            self._restore(saved)
+
+    # ----- rendering ---------------------------------------------------------------------------
+    def render_frame(self, size: int) -> np.ndarray:
+        """The observation camera's view of the current state, ``uint8 (size, size, 3)``."""
+        return self._frames.render(self.data, size)
+
+    def render_goal_frame(self, size: int) -> np.ndarray:
+        """The observation camera's view of the goal configuration, ``uint8 (size, size, 3)``."""
+        return self._at_goal(lambda: self.render_frame(size))
+
+    def render(self) -> np.ndarray | None:
+        return self.render_frame(self.image_size) if self.render_mode == "rgb_array" else None
+
+    def close(self) -> None:
+        self._frames.close()
+
+    # ----- simulator state ---------------------------------------------------------------------
+    def get_sim_state(self) -> np.ndarray:
+        """MuJoCo's full integration state followed by the goal parameters, float64."""
+        state = np.empty(mujoco.mj_stateSize(self.model, _SIM_STATE))
+        mujoco.mj_getState(self.model, self.data, state, _SIM_STATE)
+        return np.concatenate([state, self._get_goal_params()])
+
+    def set_sim_state(self, state: np.ndarray) -> None:
+        """Restore :meth:`get_sim_state`; the next observations are identical to the saved env's."""
+        state = np.asarray(state, dtype=np.float64)
+        expected = mujoco.mj_stateSize(self.model, _SIM_STATE) + self.goal_dim
+        if state.shape != (expected,):
+            raise UserInputError(f"sim state must have shape ({expected},) for this task, got {state.shape}")
+        self._restore(state)
+        self._refresh_goal()
+
+    def _restore(self, state: np.ndarray) -> None:
+        physics = state[: state.size - self.goal_dim]
+        mujoco.mj_setState(self.model, self.data, physics, _SIM_STATE)
+        self._set_goal_params(state[state.size - self.goal_dim :])
+        mujoco.mj_forward(self.model, self.data)

@@ -1,0 +1,205 @@
+"""Evaluate the JEPA planning agent and baselines on the same held-out start/goal pairs.
+
+    python scripts/evaluate.py checkpoint=RUN_OR_FILE planner=cem episodes=20 seed=1000 out=PATH
+    python scripts/evaluate.py ... agents=[jepa,oracle,random,gcbc] planner=mppi video.episodes=2
+
+Writes into ``out``: config.yaml, results.json (rewritten after every agent, so an interrupted run
+keeps what finished), videos/<agent>_pair<i>_<success|failure>.mp4 and, with gcbc, gcbc.safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import envs
+from agents.baselines import OracleMPC, RandomAgent
+from agents.evaluation import (
+    episode_record,
+    evaluate_agent,
+    format_table,
+    held_out_pairs,
+    select_for_video,
+    summarize,
+)
+from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
+from agents.mpc import MPCAgent, RecedingHorizon
+from agents.video import episode_frames, write_video
+from envs.dataset import META_KEY, find_data_dir, load_episodes, read_metadata
+from envs.errors import UserInputError
+from envs.registry import TASKS
+from worldmodel.checkpoint import load_world_model
+from worldmodel.runtime import cli_main, prepare_run_dir, resolve_device, seed_everything
+
+
+class Context:
+    """What every agent builder may need: config, the trained model, the acting env, the run folder."""
+
+    def __init__(self, cfg: DictConfig, model: Any, model_cfg: DictConfig, env: Any, run_dir: Path) -> None:
+        self.cfg, self.model, self.model_cfg, self.env, self.run_dir = cfg, model, model_cfg, env, run_dir
+        self.meta = model_cfg.meta
+        self.device = model.device
+
+    def planner(self, **kwargs: Any) -> Any:
+        return instantiate(
+            self.cfg.planner.optimizer,
+            horizon=self.cfg.planner.horizon,
+            action_dim=self.meta.action_dim,
+            seed=self.cfg.seed,
+            **kwargs,
+        )
+
+
+def build_jepa(ctx: Context) -> MPCAgent:
+    planner = ctx.planner(model=ctx.model, energy=instantiate(ctx.cfg.energy), device=ctx.device)
+    return MPCAgent(ctx.model, planner, ctx.cfg.planner.replan_every)
+
+
+def build_oracle(ctx: Context) -> OracleMPC:
+    sim_env = envs.make(ctx.meta.task, obs="state")
+    energy = instantiate(ctx.cfg.oracle.energy)
+    return OracleMPC(ctx.env, sim_env, ctx.planner(device="cpu"), energy, ctx.cfg.oracle.replan_every)
+
+
+def build_random(ctx: Context) -> RandomAgent:
+    return RandomAgent(ctx.meta.action_dim, seed=ctx.cfg.seed)
+
+
+def build_gcbc(ctx: Context) -> GCBCAgent:
+    """Load ``gcbc.weights`` or train on the world model's dataset (or ``gcbc.data``) and save."""
+    g = ctx.cfg.gcbc
+    if g.weights is not None:
+        policy, kwargs = load_gcbc(g.weights, ctx.device)
+        if list(kwargs["obs_shape"]) != list(ctx.meta.obs_shape) or kwargs["action_dim"] != ctx.meta.action_dim:
+            raise UserInputError(f"GCBC weights {g.weights} were trained for another task or obs mode")
+        return GCBCAgent(policy)
+    episodes = load_episodes(g.data or ctx.model_cfg.data, task=ctx.meta.task, obs=ctx.meta.obs)
+    build_kwargs = {
+        "encoder_cfg": ctx.model_cfg.model.encoder,
+        "obs_shape": list(ctx.meta.obs_shape),
+        "action_dim": int(ctx.meta.action_dim),
+        "latent_dim": g.latent_dim,
+        "hidden_dim": g.hidden_dim,
+        "depth": g.depth,
+    }
+    policy = GCBCPolicy(**build_kwargs).to(ctx.device)
+    train_gcbc(policy, episodes, g.steps, g.batch_size, g.lr, g.max_goal_offset, ctx.cfg.seed)
+    save_gcbc(ctx.run_dir / "gcbc.safetensors", policy, build_kwargs)
+    return GCBCAgent(policy.eval())
+
+
+AGENTS: dict[str, Callable[[Context], Any]] = {
+    "jepa": build_jepa,
+    "oracle": build_oracle,
+    "random": build_random,
+    "gcbc": build_gcbc,
+}
+
+
+def check_request(cfg: DictConfig, meta: DictConfig) -> None:
+    """Refuse unknown agents and a task/obs that disagrees with the checkpoint, before any work."""
+    unknown = [a for a in cfg.agents if a not in AGENTS]
+    if unknown:
+        raise UserInputError(f"unknown agents {unknown}; choose from: {', '.join(AGENTS)}")
+    asked = {"task": OmegaConf.select(cfg, "task.name"), "obs": cfg.obs}
+    for key, value in asked.items():
+        if value is not None and value != meta[key]:
+            raise UserInputError(
+                f"{key}={value} was asked for, but the checkpoint was trained for {key}={meta[key]} "
+                f"(drop {key}= or pass a {value} checkpoint)"
+            )
+    if cfg.episodes < 1:
+        raise UserInputError(f"episodes must be at least 1, got {cfg.episodes}")
+
+
+def collection_seed(model_cfg: DictConfig) -> int | None:
+    """The seed the training dataset was collected with, or None when the dataset is not at hand."""
+    try:
+        return read_metadata(find_data_dir(model_cfg.data)).get(META_KEY, {}).get("seed")
+    except UserInputError:
+        print(f"note: dataset {model_cfg.data} not found; cannot check the seed against its collection seed")
+        return None
+
+
+def write_videos(run_dir: Path, name: str, env: Any, results: list, pairs: list[dict], cfg: DictConfig) -> None:
+    for result in select_for_video(results, cfg.video.episodes):
+        env.reset(options=pairs[result.pair])
+        goal = env.unwrapped.render_goal_frame(cfg.video.size)
+        outcome = "success" if result.success else "failure"
+        if result.steps_to_success is not None:
+            outcome += f" (first at step {result.steps_to_success})"
+        frames = episode_frames(result.frames, goal, result.distances, result.energies, f"{name} pair {result.pair}: {outcome}")
+        kind = "success" if result.success else "failure"
+        write_video(run_dir / "videos" / f"{name}_pair{result.pair:03d}_{kind}.mp4", frames, cfg.video.fps)
+
+
+def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int, solved_at_start: int) -> dict:
+    """Everything needed to reproduce or compare the numbers: pair rule, budgets, thresholds."""
+    return {
+        "task": meta.task,
+        "obs": meta.obs,
+        "checkpoint": str(cfg.checkpoint),
+        "pairs": "env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ...; "
+        "pairs whose reset already succeeds are replaced",
+        "seed": cfg.seed,
+        "solved_at_start": solved_at_start,
+        "max_steps": max_steps,
+        "success": "info['success'] at the first success (episode stops there)" if cfg.stop_on_success
+        else "info['success'] after the last step (max_steps, or earlier if the env ends the episode)",
+        "success_threshold": float(env.unwrapped.success_threshold),
+        "planner": OmegaConf.to_container(cfg.planner, resolve=True),
+        "energy": OmegaConf.to_container(cfg.energy, resolve=True),
+        "oracle": OmegaConf.to_container(cfg.oracle, resolve=True),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(resolve_device(cfg.device)),
+    }
+
+
+@hydra.main(config_path="../configs", config_name="evaluate", version_base="1.3")
+@cli_main
+def main(cfg: DictConfig) -> None:
+    if cfg.threads < 1:
+        raise UserInputError(f"threads must be at least 1, got {cfg.threads}")
+    seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    model, model_cfg = load_world_model(cfg.checkpoint, device=str(resolve_device(cfg.device)))
+    meta = model_cfg.meta
+    check_request(cfg, meta)
+    run_dir = prepare_run_dir(cfg.out, cfg)
+    env = envs.make(meta.task, obs=meta.obs, image_size=meta.image_size or 64)
+    max_steps = cfg.max_steps or TASKS[meta.task].max_episode_steps
+    pairs, solved_at_start = held_out_pairs(env, cfg.episodes, cfg.seed, collection_seed(model_cfg))
+    ctx = Context(cfg, model, model_cfg, env, run_dir)
+    spec = evaluation_spec(cfg, meta, env, max_steps, solved_at_start)
+    results: dict[str, Any] = {"spec": spec, "agents": {}, "episodes": {}}
+    for name in cfg.agents:
+        agent = AGENTS[name](ctx)
+        episodes = evaluate_agent(
+            env, agent, pairs, cfg.seed, max_steps, name, cfg.stop_on_success, cfg.video.episodes, cfg.video.size
+        )
+        results["agents"][name] = summarize(episodes)
+        results["episodes"][name] = [episode_record(r) for r in episodes]
+        if isinstance(agent, RecedingHorizon):
+            results["agents"][name]["evaluations_per_plan"] = agent.planner.last_evaluations
+        write_videos(run_dir, name, env, episodes, pairs, cfg)
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+    print(format_table(results["agents"]))
+    print(f"results: {run_dir / 'results.json'}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    main()

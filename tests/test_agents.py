@@ -1,0 +1,261 @@
+"""Agents and the evaluation harness: a known linear latent model, the real reacher, files on disk."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import envs
+from agents.baselines import OracleMPC, RandomAgent
+from agents.energy import ActionMagnitude, Energy, GoalDistance
+from agents.evaluation import (
+    evaluate_agent,
+    held_out_pairs,
+    run_episode,
+    select_for_video,
+    summarize,
+    wilson_interval,
+)
+from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
+from agents.mpc import MPCAgent, shift_plan
+from agents.planners import CEM
+from agents.video import episode_frames, write_video
+from envs.dataset import EpisodeSet
+from envs.errors import UserInputError
+
+SPEED = 0.1  # the point moves SPEED * action per step
+
+
+class PointEnv:
+    """A 2-D point ``x' = x + SPEED * a`` with the env contract's reset/step/info, for fast known answers."""
+
+    success_threshold = 0.05
+
+    def __init__(self) -> None:
+        self.unwrapped = self
+        self.x = self.goal = np.zeros(2)
+
+    def sample_task(self, rng: np.random.Generator) -> dict:
+        return {"start": rng.uniform(-1, 1, 2).tolist(), "goal": rng.uniform(-1, 1, 2).tolist()}
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        self.x, self.goal = np.array(options["start"]), np.array(options["goal"])
+        return self._obs(), self._info()
+
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        self.x = self.x + SPEED * np.clip(action, -1, 1)
+        info = self._info()
+        return self._obs(), float(info["success"]), False, False, info
+
+    def render_frame(self, size: int) -> np.ndarray:
+        frame = np.zeros((size, size, 3), np.uint8)
+        i, j = ((np.clip(self.x, -1, 1) + 1) / 2 * (size - 1)).astype(int)
+        frame[i, j] = 255
+        return frame
+
+    def _obs(self) -> dict:
+        return {"observation": self.x.astype(np.float32), "goal": self.goal.astype(np.float32)}
+
+    def _info(self) -> dict:
+        distance = float(np.linalg.norm(self.x - self.goal))
+        return {"success": distance < self.success_threshold, "distance": distance}
+
+
+class LinearLatentModel(torch.nn.Module):
+    """The exact model of :class:`PointEnv`: identity encoder, ``z' = z + SPEED * a``."""
+
+    def encode(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(obs, dtype=torch.float32)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return z0[:, None] + SPEED * actions.cumsum(dim=1)
+
+
+def small_cem(seed: int = 0, **kwargs) -> CEM:
+    return CEM(8, 2, samples=64, iterations=3, elites=8, init_std=0.6, min_std=0.05, seed=seed, **kwargs)
+
+
+def latent_energy() -> Energy:
+    return Energy({"goal": GoalDistance(1.0, 0.5, "l2"), "action": ActionMagnitude(0.01)})
+
+
+def test_shift_plan_drops_executed_actions_and_repeats_the_last() -> None:
+    plan = torch.arange(8.0).reshape(4, 2)
+    assert torch.equal(shift_plan(plan, 1), torch.tensor([[2.0, 3], [4, 5], [6, 7], [6, 7]]))
+
+
+def test_mpc_agent_reaches_the_goal_of_a_known_linear_model() -> None:
+    env, model = PointEnv(), LinearLatentModel()
+    pairs, _ = held_out_pairs(env, 6, seed=1, collection_seed=0)
+    agent = MPCAgent(model, small_cem(model=model, energy=latent_energy()), replan_every=1)
+    results = evaluate_agent(env, agent, pairs, seed=1, max_steps=60, name="jepa", stop_on_success=False)
+    assert all(r.success for r in results)
+    for r, spec in zip(results, pairs, strict=True):  # near the straight-line time at full speed
+        shortest = np.abs(np.subtract(spec["goal"], spec["start"])).max() / SPEED
+        assert r.steps_to_success <= shortest + 6
+    assert np.isfinite(results[0].energies).all()
+
+
+def test_same_seed_same_episode() -> None:
+    env, model = PointEnv(), LinearLatentModel()
+    spec = {"start": [0.0, 0.0], "goal": [0.5, -0.4]}
+    runs = [
+        run_episode(env, MPCAgent(model, small_cem(model=model, energy=latent_energy()), 3), spec, 0, 3, 20, False)
+        for _ in range(2)
+    ]
+    assert runs[0].distances == runs[1].distances
+
+
+class ConstantAgent:
+    """Moves right at full speed: passes through a goal on its way without stopping."""
+
+    last_energy = float("nan")
+
+    def reset(self, seed: int | None = None) -> None:
+        pass
+
+    def act(self, obs: dict, info: dict) -> np.ndarray:
+        return np.array([1.0, 0.0], np.float32)
+
+
+def test_passing_through_the_goal_counts_only_when_stopping_on_success() -> None:
+    spec = {"start": [0.0, 0.0], "goal": [0.3, 0.0]}
+    passing = run_episode(PointEnv(), ConstantAgent(), spec, 0, 0, 10, stop_on_success=False)
+    assert not passing.success and passing.steps_to_success == 3 and passing.steps == 10
+    stopped = run_episode(PointEnv(), ConstantAgent(), spec, 0, 0, 10, stop_on_success=True)
+    assert stopped.success and stopped.steps == 3 and stopped.final_distance < 0.05
+
+
+def test_random_agent_rarely_succeeds_on_reacher() -> None:
+    env = envs.make("reacher", obs="state")
+    pairs, _ = held_out_pairs(env, 6, seed=7, collection_seed=0)
+    results = evaluate_agent(env, RandomAgent(2), pairs, seed=7, max_steps=50, name="random", stop_on_success=False)
+    assert sum(r.success for r in results) <= 1
+
+
+def test_oracle_reaches_reacher_goals_without_touching_the_acting_env() -> None:
+    env = envs.make("reacher", obs="state")
+    oracle = OracleMPC(env, envs.make("reacher", obs="state"), small_cem(), Energy({"goal": GoalDistance(1.0, 0.5, "l2")}), 2)
+    pairs, _ = held_out_pairs(env, 3, seed=11, collection_seed=0)
+    obs, info = env.reset(options=pairs[0])
+    before = env.unwrapped.get_sim_state()
+    oracle.act(obs, info)
+    assert np.array_equal(env.unwrapped.get_sim_state(), before)  # planning only moved the private copy
+    results = evaluate_agent(env, oracle, pairs, seed=11, max_steps=50, name="oracle", stop_on_success=False)
+    assert sum(r.success for r in results) >= 2
+
+
+def test_held_out_pairs_refuse_the_collection_seed_and_repeat_exactly() -> None:
+    env = PointEnv()
+    with pytest.raises(UserInputError, match="collection seed"):
+        held_out_pairs(env, 3, seed=5, collection_seed=5)
+    first, solved = held_out_pairs(env, 3, seed=5, collection_seed=0)
+    assert held_out_pairs(env, 3, seed=5, collection_seed=None)[0] == first and solved == 0
+    # pair i does not depend on how many pairs are drawn
+    assert held_out_pairs(env, 5, seed=5, collection_seed=0)[0][:3] == first
+
+
+def test_wilson_interval_known_values() -> None:
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+
+
+def test_videos_show_successes_and_failures_and_read_back(tmp_path: Path) -> None:
+    env, model = PointEnv(), LinearLatentModel()
+    pairs = [{"start": [0.0, 0.0], "goal": [0.2, 0.0]}, {"start": [0.0, 0.0], "goal": [0.9, 0.9]}] * 2
+    agent = MPCAgent(model, small_cem(model=model, energy=latent_energy()), 1)
+    results = evaluate_agent(env, agent, pairs, 0, 8, "jepa", True, videos=1, frame_size=96)
+    assert [r.success for r in results] == [True, False, True, False]
+    assert [r.frames is not None for r in results] == [True, True, False, False]  # quotas filled
+    chosen = select_for_video(results, 2)
+    assert sorted(r.success for r in chosen) == [False, True]
+    r = chosen[0]
+    frames = episode_frames(r.frames, env.render_frame(96), r.distances, r.energies, "test")
+    path = write_video(tmp_path / "a.mp4", frames, fps=5)
+    back = imageio.mimread(path)
+    assert len(back) == len(r.frames) and back[0].shape == frames[0].shape
+    assert summarize(results)["success_rate"] == 0.5
+
+
+def test_gcbc_fits_hindsight_actions_and_round_trips(tmp_path: Path) -> None:
+    """Constant actions of fixed length: the direction to any later goal fixes the action exactly."""
+    rng = np.random.default_rng(0)
+    episodes = []
+    for angle in rng.uniform(0, 2 * np.pi, 40):
+        a = 0.9 * np.array([np.cos(angle), np.sin(angle)], np.float32)
+        x = rng.uniform(-1, 1, 2) + SPEED * a * np.arange(11)[:, None]
+        episodes.append({"observations": x.astype(np.float32), "actions": np.tile(a, (10, 1)), "states": x, "goal": x[-1]})
+    data = EpisodeSet.from_episodes(episodes, {"task": "point", "obs": "state"})
+    kwargs = {
+        "encoder_cfg": OmegaConf.create({"_target_": "worldmodel.encoders.MLPEncoder", "hidden_dim": 32, "depth": 1}),
+        "obs_shape": [2], "action_dim": 2, "latent_dim": 8, "hidden_dim": 32, "depth": 1,
+    }
+    policy = GCBCPolicy(**kwargs)
+    losses = train_gcbc(policy, data, steps=300, batch_size=64, lr=3e-3, max_goal_offset=10, seed=0)
+    assert np.mean(losses[-50:]) < 0.1 * np.mean(losses[:10])
+    loaded, _ = load_gcbc(save_gcbc(tmp_path / "gcbc.safetensors", policy, kwargs), torch.device("cpu"))
+    obs = {"observation": np.zeros(2, np.float32), "goal": np.array([0.5, 0.0], np.float32)}
+    assert np.allclose(GCBCAgent(policy.eval()).act(obs, {}), GCBCAgent(loaded).act(obs, {}))
+    assert GCBCAgent(loaded).act(obs, {})[0] > 0.5  # the goal lies along +x
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained state-reacher world model saved in the real checkpoint format."""
+    from worldmodel.checkpoint import save_checkpoint
+    from worldmodel.world_model import build_world_model
+
+    root = Path(__file__).parents[1]
+    model_cfg = OmegaConf.load(root / "configs" / "model" / "jepa.yaml")
+    cfg = OmegaConf.create({"obs": "state", "data": str(tmp_path_factory.mktemp("nodata") / "missing")})
+    cfg.model = model_cfg
+    cfg.model.latent_dim = 16
+    cfg.model.regularizer = None
+    model = build_world_model(cfg.model, [8], 2)
+    meta = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [8], "state_dim": 8, "step": 0}
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    save_checkpoint(path, model, torch.optim.Adam(model.parameters()), cfg, meta)
+    return path
+
+
+def run_evaluate(repo_root: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(repo_root / "scripts" / "evaluate.py"), *overrides],
+        capture_output=True, text=True, cwd=repo_root, timeout=300,
+    )
+
+
+def test_evaluate_writes_results_and_videos(repo_root: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    proc = run_evaluate(
+        repo_root, f"checkpoint={tiny_checkpoint}", "agents=[jepa,random]", "episodes=2", "max_steps=5",
+        "video.episodes=1", "video.size=64", f"out={out}", "planner.optimizer.samples=32",
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["agents"]) == {"jepa", "random"}
+    for summary in results["agents"].values():
+        assert summary["episodes"] == 2
+        low, high = summary["success_rate_95ci"]
+        assert 0 <= low <= summary["success_rate"] <= high <= 1
+        assert summary["plan_ms_median"] > 0 and summary["distance"] > 0
+    assert results["spec"]["seed"] == 1000 and results["spec"]["max_steps"] == 5
+    assert results["spec"]["planner"]["horizon"] == 10
+    videos = sorted((out / "videos").glob("*.mp4"))
+    assert len(videos) == 2 and imageio.mimread(videos[0])[0].shape[1] == 128
+    assert "jepa" in proc.stdout and "random" in proc.stdout
+
+
+@pytest.mark.parametrize("override", ["task=pointmaze-umaze", "obs=pixels", "agents=[jepa,ppo]"])
+def test_evaluate_refuses_a_mismatch_in_one_line(repo_root: Path, tiny_checkpoint: Path, tmp_path: Path, override: str) -> None:
+    proc = run_evaluate(repo_root, f"checkpoint={tiny_checkpoint}", override, f"out={tmp_path / 'x'}")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "x" / "results.json").exists()

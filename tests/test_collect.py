@@ -1,0 +1,187 @@
+"""Collection: worker-independent datasets, Ctrl-C / kill safety, resume, policies and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import minari
+import numpy as np
+import pytest
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import envs
+from envs.collection import CollectionSpec, CoverageGrid, collect, measure_collection_speed, rollout
+from envs.dataset import load_episodes
+from envs.errors import UserInputError
+from envs.policies import NavigationGrid, OrnsteinUhlenbeck, UniformRandom, WaypointFollower
+
+ROOT = Path(__file__).resolve().parents[1]
+WAYPOINTS = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "policy" / "waypoints.yaml"))
+GRID = CoverageGrid(low=(-1.0, -1.0), high=(1.0, 1.0), cells=20)
+
+
+def reference(task: str, policy: dict, seed: int, episodes: int) -> list:
+    """The same episodes run in this process, on a state env (policies never look at pixels)."""
+    env = envs.make(task, obs="state")
+    return [rollout(env, instantiate(policy), seed, i) for i in range(episodes)]
+
+
+def assert_matches(loaded, expected: list) -> None:
+    assert loaded.num_episodes == len(expected)
+    for i, ep in enumerate(expected):
+        np.testing.assert_array_equal(loaded.episode(i)["actions"], ep.actions)
+        np.testing.assert_array_equal(loaded.episode(i)["states"], ep.infos["state"])
+
+
+def test_dataset_does_not_depend_on_workers(tmp_path: Path) -> None:
+    spec = CollectionSpec(task="wall", obs="state", image_size=16, seed=3, policy=WAYPOINTS)
+    summary = collect(spec, tmp_path / "wall", 3, coverage=GRID, workers=2, progress=False)
+    assert_matches(
+        load_episodes(tmp_path / "wall", task="wall", obs="state"), reference("wall", WAYPOINTS, 3, 3)
+    )
+    assert (summary["episodes"], summary["frames"], summary["workers"]) == (3, 303, 2)
+    assert 0 < summary["coverage"] < 1 and summary["frames_per_s"] > 0 and summary["bytes_on_disk"] > 0
+
+    with pytest.raises(UserInputError, match="already exists"):
+        collect(spec, tmp_path / "wall", 3, coverage=GRID, progress=False)
+    with pytest.raises(UserInputError, match="seed=3 \\(now 4\\)"):
+        other_seed = CollectionSpec(task="wall", obs="state", image_size=16, seed=4, policy=WAYPOINTS)
+        collect(other_seed, tmp_path / "wall", 3, coverage=GRID, resume=True, progress=False)
+    with pytest.raises(UserInputError, match="episodes must be a positive number"):
+        collect(spec, tmp_path / "zero", 0, progress=False)
+    with pytest.raises(UserInputError, match="cannot write a dataset at /proc"):
+        collect(spec, Path("/proc/jepa-planner-test"), 1, progress=False)
+
+
+def test_a_worker_that_cannot_start_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    no_arguments = {"_target_": WAYPOINTS["_target_"]}
+    broken = CollectionSpec(task="wall", obs="state", image_size=16, seed=0, policy=no_arguments)
+    with pytest.raises(InstantiationException, match="missing 5 required positional arguments"):
+        collect(broken, tmp_path / "wall", 2, workers=1, progress=False)
+
+
+def run_collect(out: Path, *overrides: str) -> subprocess.Popen:
+    args = ["task=wall", "obs=pixels", "image_size=16", "seed=5", f"out={out}", "progress=false", *overrides]
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "collect.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, so the test can kill workers too
+    )
+
+
+def wait_for_staged(out: Path, count: int) -> None:
+    staging = out / "wall-pixels-v0" / "staging"
+    deadline = time.monotonic() + 120
+    while not (staging.is_dir() and len(list(staging.glob("episode_*.hdf5"))) >= count):
+        assert time.monotonic() < deadline, "collection never staged an episode"
+        time.sleep(0.05)
+
+
+def test_kill_keeps_finished_episodes_and_resume_completes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_collect(out, "episodes=8")
+    wait_for_staged(out, 2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    survived = load_episodes(out, task="wall", obs="pixels")
+    expected = reference("wall", WAYPOINTS, 5, 8)
+    assert 2 <= survived.num_episodes < 8
+    assert survived.observations.shape[1:] == (16, 16, 3) and survived.observations.dtype == np.uint8
+
+    again = run_collect(out, "episodes=8")
+    assert again.wait(timeout=120) == 2 and "resume=true" in again.stdout.read()
+    resumed = run_collect(out, "episodes=8", "resume=true")
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["episodes"], summary["frames"]) == (8, 808)
+    assert summary["episodes_this_run"] == 8 - survived.num_episodes
+    assert_matches(load_episodes(out), expected)  # nothing lost, nothing twice, same as one run
+    assert (out / "config.yaml").exists()
+
+
+def test_ctrl_c_leaves_a_valid_minari_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    proc = run_collect(out, "episodes=200", "workers=1")
+    wait_for_staged(out, 1)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    assert "everything finished so far was kept" in proc.stdout.read()
+    assert not list((out / "wall-pixels-v0" / "staging").iterdir())  # all folded into the Minari file
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(out))
+    dataset = minari.load_dataset("wall-pixels-v0")
+    assert 1 <= dataset.total_episodes < 200
+    assert dataset.total_episodes == load_episodes(out).num_episodes
+
+
+def test_navigation_grid_paths() -> None:
+    grid = NavigationGrid(
+        free=np.array([[1, 1, 1], [0, 0, 1], [1, 1, 1]], dtype=bool), cell_size=1.0, x_min=0.0, y_max=3.0
+    )
+    assert grid.path((0, 0), (2, 0)) == [(0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0)]
+    assert grid.path((0, 0), (1, 0)) == []  # a wall cell is unreachable
+    np.testing.assert_array_equal(grid.center((2, 1)), [1.5, 0.5])
+    assert grid.cell_of(np.array([2.9, 2.9])) == (0, 2)
+
+
+def test_wall_grid_opens_only_the_door() -> None:
+    env = envs.make("wall", obs="state")
+    env.reset(seed=0, options={"start": [-0.5, 0.0], "goal": [0.5, 0.0], "door": [0.3]})
+    policy = WaypointFollower(**{k: v for k, v in WAYPOINTS.items() if k != "_target_"})
+    policy.reset(env, np.random.default_rng(0))
+    middle = policy.grid.free[:, policy.grid.free.shape[1] // 2]
+    door_rows = np.flatnonzero(middle)
+    assert len(door_rows) >= 2
+    for row in door_rows:
+        assert abs(policy.grid.center((row, 0))[1] - 0.3) <= 0.1  # within the door, ball radius allowed for
+
+
+def crossings(policy: object, episodes: int) -> int:
+    env = envs.make("wall", obs="state")
+    crossed = 0
+    for i in range(episodes):
+        x = rollout(env, policy, 0, i).infos["achieved_goal"][:, 0]
+        crossed += bool(np.any(np.sign(x) != np.sign(x[0])))
+    return crossed
+
+
+def test_waypoints_pass_the_door_where_random_walks_do_not() -> None:
+    waypoints = WaypointFollower(**{k: v for k, v in WAYPOINTS.items() if k != "_target_"})
+    assert crossings(waypoints, 6) >= 5
+    assert crossings(UniformRandom(), 6) <= 1
+
+
+def test_ou_actions_are_correlated_and_uniform_ones_are_not() -> None:
+    env = envs.make("wall", obs="state")
+
+    def lag_one_correlation(policy: object) -> float:
+        policy.reset(env, np.random.default_rng(0))
+        actions = np.array([policy.act({}) for _ in range(4000)])[:, 0]
+        return float(np.corrcoef(actions[:-1], actions[1:])[0, 1])
+
+    assert lag_one_correlation(OrnsteinUhlenbeck(theta=0.15, sigma=0.3)) > 0.8  # 1 - theta before clipping
+    assert abs(lag_one_correlation(UniformRandom())) < 0.05
+
+
+def test_coverage_counts_grid_cells() -> None:
+    grid = CoverageGrid(low=(0.0, 0.0), high=(2.0, 2.0), cells=2)
+    assert grid.fraction(np.array([[0.1, 0.1], [0.2, 0.3], [1.5, 0.5]])) == 0.5
+    assert grid.fraction(np.array([[-5.0, -5.0], [0.5, 1.5], [1.5, 1.5], [9.0, 0.1]])) == 1.0
+
+
+@pytest.mark.slow
+def test_measure_collection_speed_reports_both_rates() -> None:
+    result = measure_collection_speed("wall", "state", episodes=2, workers=2)
+    assert result["frames_per_s_1_worker"] > 0 and result["frames_per_s_2_workers"] > 0
+    assert result["speedup"] == pytest.approx(
+        result["frames_per_s_2_workers"] / result["frames_per_s_1_worker"], 0.01
+    )

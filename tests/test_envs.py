@@ -1,0 +1,347 @@
+"""The task suite: Gymnasium compliance, determinism, episode specs, sim state, success geometry, errors."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
+from gymnasium.utils import seeding
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.errors import UserInputError
+from envs.registry import TASKS
+from envs.speed import measure_env_speed
+
+TASK_NAMES = ["pointmaze-medium", "pointmaze-umaze", "reacher", "wall"]
+STATE_DIMS = {"reacher": 8, "pointmaze-umaze": 4, "pointmaze-medium": 4, "wall": 5}
+
+
+def rollout(env: gym.Env, actions: np.ndarray) -> list[np.ndarray]:
+    return [env.step(a)[0]["observation"] for a in actions]
+
+
+def random_actions(env: gym.Env, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (n, *env.action_space.shape)).astype(np.float32)
+
+
+def test_task_names_and_configs_agree(repo_root):
+    assert envs.task_names() == TASK_NAMES
+    for name in TASK_NAMES:
+        cfg = yaml.safe_load((repo_root / "configs" / "task" / f"{name}.yaml").read_text())
+        assert cfg["name"] == name
+        assert cfg["max_episode_steps"] == TASKS[name].max_episode_steps
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # check_env notes the wrappers and the infinite bounds
+@pytest.mark.parametrize("task", TASK_NAMES)
+@pytest.mark.parametrize("obs", ["state", "pixels"])
+def test_check_env_and_spaces(task, obs):
+    env = envs.make(task, obs=obs)
+    check_env(env.unwrapped, skip_render_check=True)
+    check_env(env, skip_render_check=True)
+    observation, info = env.reset(seed=0)
+    expected = (64, 64, 3) if obs == "pixels" else (STATE_DIMS[task],)
+    dtype = np.uint8 if obs == "pixels" else np.float32
+    for key in ("observation", "goal"):
+        assert observation[key].shape == expected and observation[key].dtype == dtype
+    assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
+    assert info["state"].shape == info["goal_state"].shape == (STATE_DIMS[task],)
+    assert set(info) >= {"success", "distance", "state", "goal_state", "achieved_goal", "desired_goal"}
+    steps = 0
+    truncated = False
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert not terminated
+        steps += 1
+    assert steps == TASKS[task].max_episode_steps
+    env.close()
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_gymnasium_make_by_id_and_image_size(task):
+    env = gym.make(TASKS[task].gym_id, obs="pixels", image_size=32)
+    observation, _ = env.reset(seed=1)
+    assert observation["observation"].shape == (32, 32, 3)
+    assert not np.array_equal(observation["observation"], observation["goal"])
+    env.close()
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_same_seed_same_episode(task):
+    runs = []
+    for _ in range(2):
+        env = envs.make(task, obs="pixels", image_size=32)
+        observation, info = env.reset(seed=7)
+        frames = rollout(env, random_actions(env, 10, seed=3))
+        runs.append((observation["goal"], info["state"], frames))
+        env.close()
+    (goal_a, state_a, frames_a), (goal_b, state_b, frames_b) = runs
+    assert np.array_equal(goal_a, goal_b) and np.array_equal(state_a, state_b)
+    assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b, strict=True))
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_reset_to_spec_round_trip(task):
+    env = envs.make(task, obs="state")
+    # reset(seed=s) draws its spec with the env's seeded generator, so sample_task reproduces it.
+    _, info_seeded = env.reset(seed=11)
+    spec = env.unwrapped.sample_task(seeding.np_random(11)[0])
+    spec = json.loads(json.dumps(spec))  # specs survive JSON, as held-out evaluation lists do
+    observation, info = env.reset(options=spec)
+    assert np.array_equal(info["state"], info_seeded["state"])
+    assert np.array_equal(info["desired_goal"], np.asarray(spec["goal"]))
+    assert np.array_equal(observation["goal"], info["goal_state"])
+    env.close()
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_sampled_starts_never_succeed(task):
+    env = envs.make(task, obs="state")
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        _, info = env.reset(options=env.unwrapped.sample_task(rng))
+        assert not info["success"]
+    env.close()
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+@pytest.mark.parametrize("obs", ["state", "pixels"])
+def test_sim_state_restore_gives_identical_observations(task, obs):
+    env = envs.make(task, obs=obs, image_size=32)
+    env.reset(seed=5)
+    rollout(env, random_actions(env, 5, seed=0))
+    saved = env.unwrapped.get_sim_state()
+    actions = random_actions(env, 8, seed=1)
+    first = rollout(env, actions)
+    other = envs.make(task, obs=obs, image_size=32)  # a fresh env with another episode
+    other.reset(seed=99)
+    other.unwrapped.set_sim_state(saved)
+    second = rollout(other, actions)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    env.close()
+    other.close()
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_sim_state_works_across_obs_modes(task):
+    pixels, state = envs.make(task, obs="pixels", image_size=32), envs.make(task, obs="state")
+    pixels.reset(seed=2)
+    state.reset(seed=3)
+    state.unwrapped.set_sim_state(pixels.unwrapped.get_sim_state())
+    for action in random_actions(pixels, 3, seed=0):
+        _, _, _, _, info = pixels.step(action)
+        observation, _, _, _, _ = state.step(action)
+        assert np.array_equal(observation["observation"], info["state"])
+        assert np.array_equal(observation["goal"], info["goal_state"])
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_goal_observation_is_the_agent_at_the_goal(task):
+    """Starting exactly in the goal configuration: success, zero distance, observation == goal image."""
+    env = envs.make(task, obs="pixels")
+    _, info = env.reset(seed=4)
+    goal_state = info["goal_state"]
+    spec = env.unwrapped.sample_task(seeding.np_random(4)[0])
+    if task == "reacher":  # the goal configuration's joint angles, from its cos/sin
+        spec["start"] = np.arctan2(goal_state[2:4], goal_state[0:2]).tolist()
+    else:
+        spec["start"] = spec["goal"]
+    observation, info = env.reset(options=spec)
+    assert info["success"] and info["distance"] < 1e-6
+    assert np.array_equal(observation["observation"], observation["goal"])
+    assert np.allclose(info["state"], goal_state, atol=1e-6)
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("task", "spec", "distance"),
+    [
+        # reacher: the stretched arm's fingertip is at (0.21, 0); success below 0.05
+        ("reacher", {"start": [0.0, 0.0], "goal": [0.17, 0.0]}, 0.04),
+        ("reacher", {"start": [0.0, 0.0], "goal": [0.15, 0.0]}, 0.06),
+        ("reacher", {"start": [0.0, 0.0], "goal": [-0.2, 0.0]}, 0.41),
+        # pointmaze: gymnasium-robotics' own test, distance <= 0.45
+        ("pointmaze-umaze", {"start": [-1.0, 1.0], "goal": [-0.56, 1.0]}, 0.44),
+        ("pointmaze-umaze", {"start": [-1.0, 1.0], "goal": [-0.54, 1.0]}, 0.46),
+        ("pointmaze-medium", {"start": [-2.5, 2.5], "goal": [2.5, -2.5]}, 50**0.5),
+        # wall: within 0.15 of the goal
+        ("wall", {"start": [0.5, 0.5], "goal": [0.5, 0.64], "door": [0.0]}, 0.14),
+        ("wall", {"start": [0.5, 0.5], "goal": [0.5, 0.66], "door": [0.0]}, 0.16),
+    ],
+)
+def test_success_geometry_known_answers(task, spec, distance):
+    env = envs.make(task, obs="state")
+    _, info = env.reset(options=spec)
+    assert info["distance"] == pytest.approx(distance, abs=1e-6)
+    assert info["success"] == (distance < env.unwrapped.success_threshold)
+    env.close()
+
+
+def test_reacher_goal_configuration_reaches_the_target():
+    env = envs.make("reacher", obs="state")
+    for seed in range(20):
+        _, info = env.reset(seed=seed)
+        assert np.allclose(info["goal_state"][6:8], info["desired_goal"], atol=1e-9)
+        assert np.all(info["goal_state"][4:6] == 0)
+
+
+def test_wall_door_blocks_and_lets_through():
+    """A ball pushed right at the door's height crosses; one pushed right elsewhere stops at the wall."""
+    env = envs.make("wall", obs="state")
+    wall = env.unwrapped
+    stop = -(wall.half_divider + wall.radius)
+    for start_y, crosses in ((0.3, True), (-0.5, False)):
+        _, info = env.reset(options={"start": [-0.5, start_y], "goal": [0.5, 0.5], "door": [0.3]})
+        assert info["state"][4] == pytest.approx(0.3)
+        for _ in range(30):
+            _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
+        if crosses:
+            assert info["state"][0] > 0.5
+        else:
+            assert info["state"][0] == pytest.approx(stop, abs=0.01)
+
+
+def test_wall_goal_observation_follows_the_door():
+    """Same goal position, another door: the goal state and goal image must change with it."""
+    env = envs.make("wall", obs="pixels", image_size=32)
+    first, info_first = env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.5], "door": [0.0]})
+    second, info_second = env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.5], "door": [0.5]})
+    assert info_first["goal_state"][4] == 0.0 and info_second["goal_state"][4] == pytest.approx(0.5)
+    assert not np.array_equal(first["goal"], second["goal"])
+
+
+def greedy(env: gym.Env) -> np.ndarray:
+    task = env.unwrapped
+    return np.clip(5 * (task.desired_goal() - task.achieved_goal()) - 0.5 * task.data.qvel[:2], -1, 1)
+
+
+def run_waypoints(env: gym.Env, waypoints: list[np.ndarray], reach: float, gain: float) -> bool:
+    """Steer through ``waypoints`` then to the goal; True if the episode succeeds before it ends."""
+    task, truncated = env.unwrapped, False
+    while not truncated:
+        while waypoints and np.linalg.norm(task.achieved_goal() - waypoints[0]) < reach:
+            waypoints.pop(0)
+        target = waypoints[0] if waypoints else task.desired_goal()
+        action = np.clip(gain * (target - task.achieved_goal()) - 0.3 * task.data.qvel[:2], -1, 1)
+        _, _, _, truncated, info = env.step(action.astype(np.float32))
+        if info["success"]:
+            return True
+    return False
+
+
+def test_wall_needs_planning():
+    """Greedy control never succeeds on sampled episodes; going through the door first always does."""
+    env = envs.make("wall", obs="state")
+    wall = env.unwrapped
+    for seed in range(10):
+        env.reset(seed=seed)
+        truncated = success = False
+        while not truncated:
+            _, _, _, truncated, info = env.step(greedy(env).astype(np.float32))
+            success |= info["success"]
+        assert not success
+        env.reset(seed=seed)
+        side = np.sign(wall.achieved_goal()[0])
+        door = [np.array([side * 0.3, wall.door()]), np.array([-side * 0.3, wall.door()])]
+        assert run_waypoints(env, door, reach=0.1, gain=5.0)
+
+
+@pytest.mark.parametrize("task", ["pointmaze-umaze", "pointmaze-medium"])
+def test_maze_episodes_are_solvable_in_time(task):
+    """A breadth-first path through the cells, followed by a P controller, succeeds on sampled episodes."""
+    env = envs.make(task, obs="state")
+    maze = env.unwrapped.maze
+    for seed in range(5):
+        _, info = env.reset(seed=seed)
+        start = tuple(maze.cell_xy_to_rowcol(info["achieved_goal"]))
+        goal = tuple(maze.cell_xy_to_rowcol(info["desired_goal"]))
+        parent, queue = {start: None}, collections.deque([start])
+        while queue:
+            cell = queue.popleft()
+            for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                nxt = (cell[0] + dr, cell[1] + dc)
+                if maze.maze_map[nxt[0]][nxt[1]] != 1 and nxt not in parent:
+                    parent[nxt] = cell
+                    queue.append(nxt)
+        path, cell = [], goal
+        while cell is not None:
+            path.append(maze.cell_rowcol_to_xy(np.array(cell)))
+            cell = parent[cell]
+        assert run_waypoints(env, path[::-1][1:-1], reach=0.3, gain=3.0)
+
+
+@pytest.mark.parametrize(
+    ("task", "spec", "message"),
+    [
+        ("reacher", {"start": [0.0, 0.0], "goal": [0.3, 0.0]}, "outside the arena"),
+        ("reacher", {"start": [0.0, 3.1], "goal": [0.1, 0.0]}, "joint range"),
+        ("pointmaze-umaze", {"start": [-1.0, 1.0], "goal": [-1.0, 0.0]}, "outside the arena"),
+        ("pointmaze-umaze", {"start": [-1.0, 1.0], "goal": [9.0, 9.0]}, "outside the arena"),
+        ("pointmaze-medium", {"start": [-2.5, 2.5], "goal": [-0.5, 2.5]}, "goal .* outside the arena"),
+        ("pointmaze-medium", {"start": [0.0, 0.0], "goal": [-2.5, 2.5]}, "start .* outside the arena"),
+        ("wall", {"start": [-0.5, 0.0], "goal": [0.0, 0.5], "door": [0.0]}, "outside the arena"),
+        ("wall", {"start": [-0.5, 0.0], "goal": [1.5, 0.5], "door": [0.0]}, "outside the arena"),
+        ("wall", {"start": [-0.5, 0.0], "goal": [0.5, 0.5], "door": [0.95]}, "outside the arena"),
+        ("wall", {"start": [-0.5, 0.0], "goal": [0.5, 0.5]}, "missing ['door']"),
+        ("reacher", {"start": [0.0, 0.0], "goal": [0.1, 0.0], "speed": 1}, "unknown ['speed']"),
+        ("reacher", {"start": [0.0], "goal": [0.1, 0.0]}, "'start' must be 2"),
+    ],
+)
+def test_bad_episode_spec_is_a_clear_error(task, spec, message):
+    env = envs.make(task, obs="state")
+    with pytest.raises(UserInputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        env.reset(options=spec)
+    env.close()
+
+
+def test_unknown_task_and_obs_mode_are_clear_errors():
+    with pytest.raises(UserInputError, match="unknown task 'cartpole'; choose one of: pointmaze-medium, "):
+        envs.make("cartpole")
+    with pytest.raises(UserInputError, match="unknown obs mode 'rgb'; choose one of: pixels, state"):
+        envs.make("wall", obs="rgb")
+    with pytest.raises(UserInputError, match="image_size"):
+        envs.make("wall", image_size=0)
+    env = envs.make("wall", obs="state")
+    env.reset(seed=0)
+    with pytest.raises(UserInputError, match="sim state must have shape"):
+        env.unwrapped.set_sim_state(np.zeros(3))
+
+
+FORK_SCRIPT = """
+import multiprocessing as mp
+import envs
+
+env = envs.make("wall", obs="pixels", image_size=16)
+
+def child(queue):
+    queue.put(env.reset(seed=0)[0]["observation"].shape)
+
+ctx = mp.get_context("fork")
+queue = ctx.Queue()
+worker = ctx.Process(target=child, args=(queue,), daemon=True)
+worker.start()
+worker.join(timeout=60)
+print(worker.exitcode, queue.get(timeout=1))
+"""
+
+
+def test_env_made_before_fork_renders_in_the_child():
+    """Renderers are created lazily, so a pixel env built in a parent works in a forked worker.
+
+    Run in a fresh interpreter: this test process has GL contexts from other tests already.
+    """
+    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 (16, 16, 3)"
+
+
+def test_measure_env_speed_reports_a_rate():
+    result = measure_env_speed("wall", "state", steps=50, seed=0)
+    assert result["steps"] == 50 and result["steps_per_s"] == pytest.approx(50 / result["seconds"])

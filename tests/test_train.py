@@ -1,0 +1,154 @@
+"""End-to-end training tests on state-Reacher: learning, collapse, exact resume, bad input, DDP."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from hydra import compose, initialize_config_dir
+from safetensors.torch import load_file, save_file
+
+from envs.dataset import EpisodeSet
+from envs.errors import UserInputError
+from worldmodel.checkpoint import load_world_model
+from worldmodel.diagnostics import run_diagnostics
+from worldmodel.runtime import MetricsLogger
+from worldmodel.train import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SMALL = ["batch_size=64", "model.latent_dim=32", "model.encoder_by_obs.state.hidden_dim=128",
+         "model.predictor.hidden_dim=128"]
+
+
+def reacher_state(num_episodes: int, length: int, seed: int) -> EpisodeSet:
+    """Reacher-v5 under smooth random actions; state = cos q, sin q, dq, fingertip xy (as envs/reacher)."""
+    env = gym.make("Reacher-v5")
+    rng = np.random.default_rng(seed)
+
+    def state() -> np.ndarray:
+        data, q = env.unwrapped.data, env.unwrapped.data.qpos[:2]
+        tip = env.unwrapped.get_body_com("fingertip")[:2]
+        return np.concatenate([np.cos(q), np.sin(q), data.qvel[:2], tip]).astype(np.float32)
+
+    episodes = []
+    for i in range(num_episodes):
+        env.reset(seed=seed * 100_000 + i)
+        states, actions, action = [state()], [], rng.uniform(-1, 1, 2)
+        for _ in range(length):
+            action = np.clip(0.7 * action + 0.6 * rng.normal(size=2), -1, 1).astype(np.float32)
+            env.step(action)
+            states.append(state())
+            actions.append(action)
+        states = np.array(states)
+        episodes.append({"observations": states, "actions": np.array(actions), "states": states, "goal": states[-1]})
+    return EpisodeSet.from_episodes(episodes, {"task": "reacher", "obs": "state", "image_size": None})
+
+
+@pytest.fixture(scope="module")
+def episodes() -> EpisodeSet:
+    return reacher_state(num_episodes=100, length=50, seed=0)
+
+
+def train_cfg(out: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("train", overrides=["obs=state", "data=unused", f"out={out}", "device=cpu", *overrides])
+
+
+def diagnose(model, episodes: EpisodeSet) -> dict:
+    return run_diagnostics(model.eval(), episodes, holdout_fraction=0.2, horizon=8, num_windows=256,
+                           num_random=32, ridge=1e-3, state_dims=None, batch_size=1024, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(episodes, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("vicreg")
+    model = train(train_cfg(out, "steps=400", *SMALL), episodes, out)
+    return out, diagnose(model, episodes)
+
+
+def test_short_run_learns_a_probeable_predictive_latent(trained):
+    out, probe = trained
+    assert probe["probe_r2"] > 0.9
+    assert probe["pred_error"] < 0.5 * probe["copy_baseline_error"]
+    assert all(p < c for p, c in zip(probe["pred_error_per_step"], probe["copy_baseline_error_per_step"], strict=True))
+    assert probe["plannability"] > 0.8
+    assert (out / "loss_curve.png").stat().st_size > 0 and any((out / "tensorboard").iterdir())
+    rows = MetricsLogger(out, tensorboard=False).rows
+    assert {"loss", "pred_teacher_forced", "pred_open_loop", "vicreg_std", "vicreg_cov", "samples_per_s"} <= set(rows[0])
+    assert float(rows[-1]["loss"]) < 0.5 * float(rows[0]["loss"])
+
+
+def test_without_regularizer_the_latent_collapses(trained, episodes, tmp_path):
+    """Stop-gradient targets alone let the latent shrink onto a few directions (dimensional collapse)."""
+    _, with_reg = trained
+    model = train(train_cfg(tmp_path, "steps=400", "model/regularizer=none", *SMALL), episodes, tmp_path)
+    without = diagnose(model, episodes)
+    assert with_reg["effective_rank"] > 10 and with_reg["latent_std_min"] > 0.8
+    assert without["effective_rank"] < 0.7 * with_reg["effective_rank"]
+    assert without["latent_std_mean"] < 0.6 * with_reg["latent_std_mean"]
+    assert without["latent_std_min"] < 0.4 * with_reg["latent_std_min"]
+
+
+def loss_trajectory(run_dir: Path) -> list[tuple[float, ...]]:
+    return [(float(r["step"]), float(r["loss"]), float(r["sigreg"])) for r in MetricsLogger(run_dir, False).rows]
+
+
+def test_resume_repeats_the_uninterrupted_run_exactly(episodes, tmp_path):
+    common = ["log_every=1", "checkpoint_every=5", "model/regularizer=sigreg", "model.ema_decay=0.9", *SMALL]
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    train(train_cfg(whole, "steps=10", *common), episodes, whole)
+    train(train_cfg(halves, "steps=5", *common), episodes, halves)
+    train(train_cfg(halves, "steps=10", "resume=true", *common), episodes, halves)
+    assert len(loss_trajectory(whole)) == 10
+    assert loss_trajectory(halves) == loss_trajectory(whole)
+    a, b = load_file(str(whole / "checkpoint/latest.safetensors")), load_file(str(halves / "checkpoint/latest.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+
+
+def test_bad_input_stops_cleanly_and_keeps_the_checkpoint(episodes, tmp_path):
+    train(train_cfg(tmp_path, "steps=3", *SMALL), episodes, tmp_path)
+    with pytest.raises(UserInputError, match="resume=true"):
+        train(train_cfg(tmp_path, "steps=6", *SMALL), episodes, tmp_path)
+    with pytest.raises(UserInputError, match="another model config"):
+        train(train_cfg(tmp_path, "steps=6", "resume=true", "model.latent_dim=16", *SMALL[:1]), episodes, tmp_path)
+    wrong_task = EpisodeSet(episodes.observations, episodes.actions, episodes.states, episodes.goals,
+                            episodes.episode_lengths, {**episodes.metadata, "task": "wall"})
+    with pytest.raises(UserInputError, match="task: checkpoint 'reacher' vs data 'wall'"):
+        train(train_cfg(tmp_path, "steps=6", "resume=true", *SMALL), wrong_task, tmp_path)
+    corrupt = EpisodeSet(np.full_like(episodes.observations, np.nan), episodes.actions, episodes.states,
+                         episodes.goals, episodes.episode_lengths, episodes.metadata)
+    with pytest.raises(UserInputError, match="NaN/inf in the training batch at step 3"):
+        train(train_cfg(tmp_path, "steps=6", "resume=true", *SMALL), corrupt, tmp_path)
+    model, cfg = load_world_model(tmp_path, device="cpu")
+    assert cfg.meta.step == 3 and torch.isfinite(model.encode(episodes.observations[:4])).all()
+    with pytest.raises(UserInputError, match="longest has 50 actions"):
+        train(train_cfg(tmp_path / "short", "window=60", *SMALL), episodes, tmp_path / "short")
+
+
+def ddp_worker(rank: int, port: int, episodes: EpisodeSet, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    model = train(train_cfg(Path(out), "steps=5", "log_every=1", *SMALL), episodes, Path(out))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+    dist.destroy_process_group()
+
+
+def test_two_process_ddp_stays_in_sync(episodes, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(ddp_worker, args=(port, episodes, str(tmp_path)), nprocs=2, join=True)
+    rank0, rank1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
+    assert rank0.keys() == rank1.keys() and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    saved = load_file(str(tmp_path / "checkpoint/latest.safetensors"))
+    assert all(torch.equal(saved[f"model.{k}"], v) for k, v in rank0.items())
+    rows = MetricsLogger(tmp_path, tensorboard=False).rows
+    assert len(rows) == 5 and not (tmp_path / "rank1").exists()

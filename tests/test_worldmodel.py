@@ -1,0 +1,218 @@
+"""Unit tests of the world model's parts: windows, encoders, predictor, losses, diagnostics, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from safetensors.torch import load_file
+
+import worldmodel.checkpoint as checkpoint
+from envs.dataset import EpisodeSet
+from envs.errors import UserInputError
+from worldmodel.data import WindowSampler, measure_window_rate
+from worldmodel.diagnostics import latent_stats, linear_probe_r2, plannability, prediction_errors
+from worldmodel.losses import SIGReg, VICReg
+from worldmodel.world_model import build_world_model, normalization_stats
+
+
+def counting_episodes(lengths: list[int], obs_shape: tuple[int, ...] = (3,)) -> EpisodeSet:
+    """Observation/state value = 1000 * episode + time step, so a window's origin can be read off."""
+    episodes = []
+    for e, length in enumerate(lengths):
+        t = np.arange(length + 1, dtype=np.float32) + 1000 * e
+        obs = np.broadcast_to(t.reshape(-1, *[1] * len(obs_shape)), (length + 1, *obs_shape)).copy()
+        episodes.append({"observations": obs, "actions": np.stack([t[:-1], -t[:-1]], 1),
+                         "states": t[:, None].copy(), "goal": obs[-1]})
+    return EpisodeSet.from_episodes(episodes, {"task": "reacher", "obs": "state", "image_size": None})
+
+
+def model_cfg(obs: str = "state", *overrides: str):
+    with initialize_config_dir(config_dir=str(checkpoint.Path(__file__).parents[1] / "configs"), version_base="1.3"):
+        return compose("train", overrides=[f"obs={obs}", "data=unused", *overrides])
+
+
+def test_windows_stay_inside_one_episode_and_are_reproducible():
+    episodes = counting_episodes([5, 2, 9, 3])
+    sampler = WindowSampler(episodes, window=3, batch_size=512, seed=7)
+    # episodes of length 5, 9, 3 have 3, 7 and 1 window starts; the length-2 episode has none
+    assert sampler.num_windows == 3 + 7 + 1
+    batch = sampler.sample(0)
+    assert batch.obs.shape == (512, 4, 3) and batch.actions.shape == (512, 3, 2) and batch.states.shape == (512, 4, 1)
+    t = batch.states[:, :, 0]
+    assert torch.equal(t[:, 1:] - t[:, :-1], torch.ones(512, 3))  # consecutive steps of one episode
+    assert set((t[:, 0] // 1000).int().tolist()) == {0, 2, 3}
+    assert torch.equal(batch.actions[:, :, 0], t[:, :-1])  # action t belongs to observation t
+    assert torch.equal(sampler.sample(0).obs, batch.obs)
+    assert not torch.equal(sampler.sample(1).obs, batch.obs)
+    other_rank = WindowSampler(episodes, window=3, batch_size=512, seed=7, rank=1)
+    assert not torch.equal(other_rank.sample(0).obs, batch.obs)
+
+
+def test_window_sampler_subset_and_too_short_dataset():
+    episodes = counting_episodes([5, 6, 7])
+    subset = WindowSampler(episodes, window=2, batch_size=256, episode_ids=[1])
+    assert set((subset.sample(0).states[:, 0, 0] // 1000).int().tolist()) == {1}
+    with pytest.raises(UserInputError, match="longest has 7 actions"):
+        WindowSampler(episodes, window=8, batch_size=4)
+    assert measure_window_rate(episodes, window=2, batch_size=64, seconds=0.2) > 1000
+
+
+def test_normalization_stats_per_channel():
+    obs = np.zeros((10, 4, 4, 3), dtype=np.uint8)
+    obs[..., 1] = np.arange(10)[:, None, None] % 2 * 255  # half 0, half 255
+    mean, std = normalization_stats(obs, chunk=3)
+    assert torch.allclose(mean, torch.tensor([0.0, 127.5, 0.0]))
+    assert torch.allclose(std, torch.tensor([1.0, 127.5, 1.0]))  # constant channels get scale 1
+
+
+@pytest.mark.parametrize("obs,shape,dtype", [("state", (8,), np.float32), ("pixels", (64, 64, 3), np.uint8)])
+def test_encode_and_rollout_shapes_and_gradients(obs, shape, dtype):
+    cfg = model_cfg(obs)
+    model = build_world_model(cfg.model, shape, action_dim=2)
+    raw = (np.random.default_rng(0).random((5, *shape)) * 255).astype(dtype)
+    z = model.encode(raw)
+    assert z.shape == (5, cfg.model.latent_dim)
+    actions = torch.zeros(5, 7, 2, requires_grad=True)
+    predicted = model.rollout(z, actions)
+    assert predicted.shape == (5, 7, cfg.model.latent_dim)
+    step_by_step = model.predict(model.predict(z, actions[:, 0]), actions[:, 1])
+    assert torch.allclose(predicted[:, 1], step_by_step)
+    predicted.sum().backward()
+    assert actions.grad is not None and actions.grad.abs().sum() > 0
+
+
+def test_ema_target_moves_towards_online_encoder():
+    cfg = model_cfg("state", "model.ema_decay=0.5")
+    model = build_world_model(cfg.model, (8,), action_dim=2)
+    online, target = model.encoder.net[0].weight, model.target_encoder.net[0].weight
+    assert torch.equal(online, target)
+    before = target.clone()
+    with torch.no_grad():
+        online.add_(1.0)
+    model.update_target()
+    assert torch.allclose(target, before + 0.5)
+
+
+def test_vicreg_known_values():
+    vicreg = VICReg(std_weight=1.0, cov_weight=1.0, std_target=1.0, eps=0.0)
+    spread = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]])  # std 1.63, no covariance
+    total, terms = vicreg(spread, step=0)
+    assert terms["vicreg_std"] == 0 and terms["vicreg_cov"] == 0 and total == 0
+    collapsed = torch.ones(4, 2)
+    _, terms = vicreg(collapsed, step=0)
+    assert terms["vicreg_std"] == pytest.approx(1.0)
+    correlated = torch.tensor([[1.0, 1.0], [-1.0, -1.0], [1.0, 1.0], [-1.0, -1.0]])  # cov = 4/3 off-diagonal
+    _, terms = vicreg(correlated, step=0)
+    assert terms["vicreg_cov"] == pytest.approx(2 * (4 / 3) ** 2 / 2)
+
+
+def test_sigreg_prefers_standard_gaussian_and_is_step_seeded():
+    sigreg = SIGReg(weight=1.0, num_slices=64, num_points=17, t_max=5.0)
+    gaussian = torch.randn(2048, 16, generator=torch.Generator().manual_seed(0))
+    _, good = sigreg(gaussian, step=3)
+    _, collapsed = sigreg(gaussian * 0.05, step=3)
+    _, stretched = sigreg(gaussian * 5.0, step=3)
+    assert good["sigreg"] < 2.0 < collapsed["sigreg"] and good["sigreg"] < 2.0 < stretched["sigreg"]
+    assert sigreg(gaussian, step=3)[1]["sigreg"] == good["sigreg"]
+
+
+def test_latent_stats_and_linear_probe_known_answers():
+    generator = torch.Generator().manual_seed(0)
+    isotropic = torch.randn(4000, 8, generator=generator)
+    stats = latent_stats(isotropic)
+    assert stats["effective_rank"] == pytest.approx(8, abs=0.1)
+    assert stats["latent_std_mean"] == pytest.approx(1, abs=0.05)
+    line = torch.randn(4000, 1, generator=generator) * torch.ones(1, 8)
+    assert latent_stats(line)["effective_rank"] == pytest.approx(1, abs=1e-3)
+    assert latent_stats(torch.ones(10, 4))["effective_rank"] == 0
+    weights = torch.randn(8, 3, generator=generator)
+    assert linear_probe_r2(isotropic[:3000], isotropic[:3000] @ weights, isotropic[3000:],
+                           isotropic[3000:] @ weights + 1.0, ridge=0.0) < 0.9  # offset shifted: not fit
+    assert linear_probe_r2(isotropic[:3000], isotropic[:3000] @ weights + 1.0, isotropic[3000:],
+                           isotropic[3000:] @ weights + 1.0, ridge=1e-6) == pytest.approx(1, abs=1e-6)
+    noise = torch.randn(4000, 3, generator=generator)
+    assert linear_probe_r2(isotropic[:3000], noise[:3000], isotropic[3000:], noise[3000:], 1e-3) < 0.01
+
+
+class ShiftModel(torch.nn.Module):
+    """A hand-made world model whose latent is the observation and whose dynamics add the action."""
+
+    device = torch.device("cpu")
+
+    def encode(self, obs):
+        return torch.as_tensor(obs, dtype=torch.float32)
+
+    def rollout(self, z0, actions):
+        return z0[:, None] + actions.cumsum(1)
+
+
+def test_prediction_error_and_plannability_on_a_perfect_model():
+    generator = torch.Generator().manual_seed(0)
+    actions = torch.rand(64, 5, 2, generator=generator) * 2 - 1
+    obs = torch.cat([torch.zeros(64, 1, 2), actions.cumsum(1)], 1)
+    errors = prediction_errors(ShiftModel(), obs, actions)
+    assert errors["pred_error"] == pytest.approx(0, abs=1e-10)
+    assert errors["copy_baseline_error"] == pytest.approx(float((obs[:, 1:] ** 2).mean()), rel=1e-5)
+    assert len(errors["pred_error_per_step"]) == 5
+    assert plannability(ShiftModel(), obs, actions, num_random=16, seed=0) > 0.99
+    flat = ShiftModel()
+    flat.rollout = lambda z0, actions: torch.zeros(*actions.shape[:2], z0.shape[1])  # ignores actions
+    assert plannability(flat, obs, actions, num_random=16, seed=0) == 0.0
+
+
+def save_small(path, obs_shape=(8,), **meta):
+    cfg = model_cfg("state", "model.latent_dim=8", "model.encoder_by_obs.state.hidden_dim=16",
+                    "model.predictor.hidden_dim=16")
+    model = build_world_model(cfg.model, obs_shape, action_dim=2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    full = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2,
+            "obs_shape": list(obs_shape), "state_dim": 8, "step": 5, **meta}
+    checkpoint.save_checkpoint(path, model, optimizer, cfg, full)
+    return model, cfg
+
+
+def test_checkpoint_round_trip_without_pickle(tmp_path):
+    path = tmp_path / "run" / "checkpoint" / "latest.safetensors"
+    model, _ = save_small(path)
+    assert all(isinstance(v, torch.Tensor) for v in load_file(str(path)).values())
+    loaded, cfg = checkpoint.load_world_model(tmp_path / "run", device="cpu")
+    x = torch.randn(4, 8)
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert cfg.meta.task == "reacher" and cfg.meta.action_dim == 2 and cfg.meta.step == 5
+    assert list(path.parent.iterdir()) == [path]  # no temp file left behind
+
+
+def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "latest.safetensors"
+    model, _ = save_small(path, step=5)
+
+    def crash(tensors, filename, metadata):  # a kill half-way through writing the new file
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_small(path, step=6)
+    loaded, cfg = checkpoint.load_world_model(path, device="cpu")
+    assert cfg.meta.step == 5
+
+
+def test_checkpoint_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserInputError, match="no checkpoint"):
+        checkpoint.load_world_model(tmp_path)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(UserInputError, match="unreadable"):
+        checkpoint.load_world_model(broken)
+    path = tmp_path / "ok.safetensors"
+    save_small(path)
+    _, info = checkpoint.read_checkpoint(path)
+    with pytest.raises(UserInputError, match=r"task: checkpoint 'reacher' vs data 'wall'.*obs_shape"):
+        checkpoint.check_compatible(info["meta"], {"task": "wall", "obs_shape": [4]}, "data")
+    other = build_world_model(model_cfg("state").model, (8,), action_dim=2)  # default sizes, not 8/16
+    tensors, _ = checkpoint.read_checkpoint(path)
+    with pytest.raises(UserInputError, match="different model shape"):
+        checkpoint._load_weights(other, tensors, path)

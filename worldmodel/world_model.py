@@ -1,0 +1,115 @@
+"""The JEPA world model: encoder, action-conditioned predictor and the target encoder for training."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+class WorldModel(nn.Module):
+    """``encode`` observations to latents ``z (B, D)``; ``predict``/``rollout`` them under actions.
+
+    Observations go in exactly as the env returns them (uint8 ``(H, W, C)`` pixels or float32 state
+    vectors, batched); they are normalised inside with per-channel statistics of the training data
+    (``obs_loc``/``obs_scale``, saved with the weights). The target encoder gives training targets:
+    the online encoder under stop-gradient (``ema_decay=None``) or a slowly updated EMA copy.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        predictor: nn.Module,
+        obs_shape: Sequence[int],
+        action_dim: int,
+        latent_dim: int,
+        ema_decay: float | None = None,
+        inverse_dynamics: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.obs_shape, self.action_dim, self.latent_dim = tuple(obs_shape), action_dim, latent_dim
+        self.encoder, self.predictor, self.inverse_dynamics = encoder, predictor, inverse_dynamics
+        self.ema_decay = ema_decay
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False) if ema_decay is not None else None
+        self.register_buffer("obs_loc", torch.zeros(self.obs_shape[-1]))
+        self.register_buffer("obs_scale", torch.ones(self.obs_shape[-1]))
+
+    @property
+    def device(self) -> torch.device:
+        return self.obs_loc.device
+
+    def set_normalization(self, loc: torch.Tensor, scale: torch.Tensor) -> None:
+        self.obs_loc.copy_(loc)
+        self.obs_scale.copy_(scale)
+
+    def _normalize(self, obs: ArrayLike) -> torch.Tensor:
+        obs = torch.as_tensor(obs, device=self.device)
+        return (obs.float() - self.obs_loc) / self.obs_scale
+
+    def encode(self, obs: ArrayLike) -> torch.Tensor:
+        """``obs (B, *obs_shape)`` (numpy or torch, any device) -> ``z (B, D)`` on the model's device."""
+        return self.encoder(self._normalize(obs))
+
+    def encode_target(self, obs: ArrayLike, z_online: torch.Tensor) -> torch.Tensor:
+        """Training targets for ``obs``; ``z_online`` is ``encode(obs)``, reused under stop-gradient."""
+        if self.target_encoder is None:
+            return z_online.detach()
+        with torch.no_grad():
+            return self.target_encoder(self._normalize(obs))
+
+    def predict(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """One step: ``z (..., D)``, ``action (..., A)`` -> ``z_next (..., D)``."""
+        return self.predictor(z, action)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Open-loop prediction for a batch of action sequences: ``(B, D), (B, H, A) -> (B, H, D)``.
+
+        Differentiable with respect to ``actions`` (gradient-based planners rely on it).
+        """
+        z, predicted = z0, []
+        for t in range(actions.shape[1]):
+            z = self.predictor(z, actions[:, t])
+            predicted.append(z)
+        return torch.stack(predicted, dim=1)
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """Move the EMA target encoder towards the online one (no-op for stop-gradient targets)."""
+        if self.target_encoder is None:
+            return
+        for target, online in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
+            target.lerp_(online, 1.0 - self.ema_decay)
+
+
+def build_world_model(model_cfg: DictConfig, obs_shape: Sequence[int], action_dim: int) -> WorldModel:
+    """Instantiate the world model a ``configs/model/*.yaml`` describes, for given data shapes."""
+    latent_dim = int(model_cfg.latent_dim)
+    encoder = instantiate(model_cfg.encoder, obs_shape=list(obs_shape), latent_dim=latent_dim)
+    predictor = instantiate(model_cfg.predictor, latent_dim=latent_dim, action_dim=action_dim)
+    inverse = None
+    if model_cfg.inverse_dynamics is not None:
+        inverse = instantiate(model_cfg.inverse_dynamics, latent_dim=latent_dim, action_dim=action_dim)
+    return WorldModel(encoder, predictor, obs_shape, action_dim, latent_dim, model_cfg.ema_decay, inverse)
+
+
+def normalization_stats(observations: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (last axis) mean and std of a flat observation array, in chunks to bound memory.
+
+    Two passes (mean, then squared deviations) so a constant channel gets exactly zero spread; such
+    channels get scale 1 so that normalising them cannot divide by zero.
+    """
+    channels = observations.shape[-1]
+    blocks = [(start, start + chunk) for start in range(0, len(observations), chunk)]
+    count = int(np.prod(observations.shape[:-1]))
+    mean = sum(observations[a:b].reshape(-1, channels).astype(np.float64).sum(0) for a, b in blocks) / count
+    var = sum(((observations[a:b].reshape(-1, channels) - mean) ** 2).sum(0) for a, b in blocks) / count
+    std = np.sqrt(var)
+    std[std == 0] = 1.0
+    return torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
