@@ -95,7 +95,7 @@ def results_table(runs: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['task']} | {r['obs']} | {fmt_success(jepa)} | {fmt_success(oracle)} | "
             f"{fmt_success(agents.get('gcbc'))} | {fmt_success(agents.get('random'))} | {ratio} | {plan_ms} | "
-            f"{jepa['episodes'] if jepa else '–'} | {r['train']['seconds'] / 60:.1f} | {r['probe']['probe_r2']:.3f} |")
+            f"{jepa['episodes'] if jepa else '–'} | {r['train']['seconds_this_run'] / 60:.1f} | {r['probe']['probe_r2']:.3f} |")
     return "\n".join(lines)
 
 

@@ -121,7 +121,11 @@ def check_request(cfg: DictConfig, meta: DictConfig) -> None:
 
 
 def collection_seed(model_cfg: DictConfig) -> int | None:
-    """The seed the training dataset was collected with, or None when the dataset is not at hand."""
+    """The seed the training dataset was collected with (recorded in the checkpoint, else read from the
+    dataset), or None when neither knows it."""
+    recorded = OmegaConf.select(model_cfg, "meta.collection_seed")
+    if recorded is not None:
+        return int(recorded)
     try:
         return read_metadata(find_data_dir(model_cfg.data)).get(META_KEY, {}).get("seed")
     except UserInputError:

@@ -13,7 +13,7 @@ from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.data import WindowSampler, measure_window_rate
 from worldmodel.diagnostics import latent_stats, linear_probe_r2, plannability, prediction_errors
-from worldmodel.losses import SIGReg, VICReg
+from worldmodel.losses import JEPAObjective, SIGReg, VICReg
 from worldmodel.world_model import build_world_model, normalization_stats
 
 
@@ -216,3 +216,16 @@ def test_checkpoint_errors_are_user_errors(tmp_path):
     tensors, _ = checkpoint.read_checkpoint(path)
     with pytest.raises(UserInputError, match="different model shape"):
         checkpoint._load_weights(other, tensors, path)
+
+
+def test_objective_logs_every_term_and_adds_them_with_their_weights():
+    inverse = "{_target_: worldmodel.losses.InverseDynamicsHead, hidden_dim: 32, depth: 1, weight: 1.0}"
+    cfg = model_cfg("state", f"model.inverse_dynamics={inverse}")
+    model = build_world_model(cfg.model, (3,), action_dim=2)
+    objective = JEPAObjective(model, VICReg(1.0, 0.04, 1.0, 1e-4), **cfg.model.loss)
+    batch = WindowSampler(counting_episodes([20, 30]), window=3, batch_size=16).sample(0)
+    loss, terms = objective(batch.obs, batch.actions, step=0)
+    assert set(terms) == {"loss", "pred_teacher_forced", "pred_open_loop", "vicreg_std", "vicreg_cov", "inverse_dynamics"}
+    expected = terms["pred_teacher_forced"] + terms["pred_open_loop"] + terms["vicreg_std"] \
+        + 0.04 * terms["vicreg_cov"] + terms["inverse_dynamics"]
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -7,6 +7,7 @@ step, so a resumed run repeats the loss trajectory of an uninterrupted one exact
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ def dataset_meta(episodes: EpisodeSet) -> dict[str, Any]:
         "action_dim": int(episodes.actions.shape[1]),
         "obs_shape": [int(s) for s in episodes.observations.shape[1:]],
         "state_dim": int(episodes.states.shape[1]),
+        # evaluation refuses this seed, so its held-out pairs never replay a training episode
+        "collection_seed": metadata.get("seed"),
     }
 
 
@@ -105,6 +108,20 @@ def plot_loss_curve(rows: list[dict[str, Any]], fields: list[str], path: Path) -
     fig.savefig(path, dpi=100)
 
 
+def write_summary(run_dir: Path, rows: list[dict[str, Any]], steps_this_run: int, seconds: float,
+                  windows_per_step: int) -> None:
+    """``summary.json``: what the pipeline and the benchmark read (speed of this run, final losses)."""
+    last = rows[-1] if rows else {}
+    summary = {
+        "steps": int(last.get("step", 0)),
+        "steps_this_run": steps_this_run,
+        "seconds_this_run": seconds,
+        "samples_per_s": windows_per_step * steps_this_run / seconds if steps_this_run else None,
+        "final": {k: float(v) for k, v in last.items() if k != "step" and v not in (None, "")},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
 def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path) -> WorldModel:
     """Train (or with ``cfg.resume`` continue) a world model on ``episodes``; returns it."""
     process = init_process(cfg.device)
@@ -133,7 +150,8 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path) -> WorldModel:
     windows_per_step = cfg.batch_size * process.world_size
     progress = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps,
                     disable=not process.is_main, desc="train")
-    last_time, last_step = time.perf_counter(), start_step
+    started = last_time = time.perf_counter()
+    last_step = start_step
     for step in progress:
         batch = sampler.sample(step)
         obs = batch.obs.to(process.device, non_blocking=True)
@@ -164,6 +182,8 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path) -> WorldModel:
         logger.close()
         if logger.rows:
             plot_loss_curve(logger.rows, logger.fields, run_dir / "loss_curve.png")
+        write_summary(run_dir, logger.rows, steps_this_run=cfg.steps - start_step,
+                      seconds=time.perf_counter() - started, windows_per_step=windows_per_step)
     if process.world_size > 1:
         dist.barrier()
     return model
