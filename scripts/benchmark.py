@@ -56,10 +56,10 @@ def env_speeds(cfg: DictConfig) -> list[dict[str, Any]]:
 def run_pipeline(run: DictConfig, out: Path, device: str, reuse: bool) -> None:
     sections = OmegaConf.to_container(run, resolve=True)
     overrides = [f"task={run.task}", f"obs={run.obs}", f"out={out}", f"device={device}", f"force={not reuse}"]
-    for stage in ("collect", "train", "probe", "evaluate"):
+    for stage in ("collect", "train", "probe", "evaluate", "report"):
         for key, value in (sections.get(stage) or {}).items():
             value = f"[{','.join(map(str, value))}]" if isinstance(value, list) else value
-            overrides.append(f"{stage}.{key}={value}")
+            overrides.append(f"++{stage}.{key}={value}")  # ++: add keys the pipeline config lacks
     command = [sys.executable, str(ROOT / "scripts" / "pipeline.py"), *overrides]
     print(f"\n### {run.task} / {run.obs}: {' '.join(command[1:])}", flush=True)
     if subprocess.run(command, check=False).returncode != 0:

@@ -5,7 +5,7 @@ any stage can be re-run alone from the previous stage's output folder, exactly a
 whose output already exists is skipped, so re-running the pipeline resumes it; ``force=true`` deletes
 the chosen stages' folders and redoes them.
 
-    python scripts/pipeline.py                                  # pixel reacher, small budget
+    python scripts/pipeline.py                                  # state reacher, ~6 minutes on 2 cores
     python scripts/pipeline.py task=wall obs=state out=runs/wall
     python scripts/pipeline.py stages=[evaluate,report] out=runs/wall evaluate.episodes=50
 """
@@ -54,8 +54,8 @@ def stage_plan(cfg: DictConfig, run_dir: Path) -> dict[str, tuple[list[str], Pat
     folder = {stage: run_dir / stage for stage in STAGES[:-1]}
     shared = [f"seed={cfg.seed}", f"device={cfg.device}"]
     plan = {
-        "collect": ([f"task={cfg.task}", f"obs={cfg.obs}", f"seed={cfg.seed}", "resume=true"], "summary.json"),
-        "train": ([f"task={cfg.task}", f"obs={cfg.obs}", f"data={folder['collect']}", "resume=true", *shared],
+        "collect": ([f"task={cfg.task.name}", f"obs={cfg.obs}", f"seed={cfg.seed}", "resume=true"], "summary.json"),
+        "train": ([f"task={cfg.task.name}", f"obs={cfg.obs}", f"data={folder['collect']}", "resume=true", *shared],
                   "summary.json"),
         "probe": ([f"checkpoint={folder['train']}", f"data={folder['collect']}", *shared], "probe.json"),
         "evaluate": ([f"checkpoint={folder['train']}", f"seed={cfg.eval_seed}", f"device={cfg.device}"],
@@ -65,7 +65,8 @@ def stage_plan(cfg: DictConfig, run_dir: Path) -> dict[str, tuple[list[str], Pat
     for stage, (overrides, marker) in plan.items():
         section = to_overrides(OmegaConf.to_container(cfg[stage], resolve=True))
         stages[stage] = ([*overrides, f"out={folder[stage]}", *section], folder[stage] / marker)
-    stages["report"] = ([f"run={run_dir}"], None)  # cheap: always rebuilt from the others
+    report = to_overrides(OmegaConf.to_container(cfg.report, resolve=True))
+    stages["report"] = ([f"run={run_dir}", *report], None)  # cheap: always rebuilt from the others
     return stages
 
 

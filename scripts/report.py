@@ -13,6 +13,9 @@ import csv
 import html
 import io
 import json
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +134,25 @@ def main(cfg: DictConfig) -> None:
     page = run / "report.html"
     page.write_text(build_report(run))
     print(f"report: {page}")
+    if cfg.screenshot:
+        screenshot(page, Path(cfg.screenshot), cfg.browser)
+        print(f"screenshot: {cfg.screenshot}")
+
+
+def screenshot(page: Path, png: Path, browser: DictConfig) -> None:
+    """Render the page once in headless Chromium: proof that it opens from disk with no server."""
+    executable = shutil.which(browser.executable)
+    if executable is None:
+        raise UserInputError(f"browser '{browser.executable}' not found (Debian: apt-get install -y chromium)")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        command = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                   "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                   "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={png.resolve()}",
+                   f"--window-size={browser.window[0]},{browser.window[1]}", page.resolve().as_uri()]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=browser.timeout_s, check=False)
+    if result.returncode != 0 or not png.exists():
+        raise UserInputError(f"{browser.executable} could not render {page}: {result.stderr.strip()[-300:]}")
 
 
 if __name__ == "__main__":
