@@ -31,9 +31,10 @@ class RandomAgent:
 class OracleMPC(RecedingHorizon):
     """The same planner and budget with the true simulator as the model: the upper bound for planning.
 
-    Each candidate sequence is rolled out in ``sim_env`` (a private ``obs="state"`` env of the same
-    task, so nothing is rendered) from a copy of the acting env's full simulator state; the energy
-    compares the achieved goal positions ``(N, H, g)`` with the desired one, in the task's own units.
+    All candidate sequences are rolled out at once by ``sim_env.simulate_batch`` (a private
+    ``obs="state"`` env of the same task; its batched simulator equals stepping the env) from a copy of
+    the acting env's full simulator state; the energy compares the achieved goal positions ``(N, H, g)``
+    with the desired one, in the task's own units.
     """
 
     def __init__(self, env: Any, sim_env: Any, planner: Planner, energy: Energy, replan_every: int) -> None:
@@ -47,15 +48,7 @@ class OracleMPC(RecedingHorizon):
         goal = torch.as_tensor(info["desired_goal"], dtype=torch.float32, device=self.planner.device)
 
         def true_cost(actions: torch.Tensor) -> torch.Tensor:
-            achieved = self.simulate(start, actions.detach().cpu().numpy())
+            achieved = self.sim.simulate_batch(start, actions.detach().cpu().numpy())
             return self.energy(torch.as_tensor(achieved, device=actions.device), goal, actions)
 
         return self.planner.minimize(true_cost, warm)
-
-    def simulate(self, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Achieved goal after every step of every sequence, ``(N, H, g)`` float32 (one by one: MuJoCo)."""
-        achieved = []
-        for sequence in actions:
-            self.sim.set_sim_state(start)
-            achieved.append([self.sim.step(action)[4]["achieved_goal"] for action in sequence])
-        return np.asarray(achieved, dtype=np.float32)

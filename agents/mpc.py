@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from agents.planners.base import Planner
+from worldmodel.frames import FrameHistory
 
 
 def shift_plan(plan: torch.Tensor, steps: int) -> torch.Tensor:
@@ -55,22 +56,33 @@ class RecedingHorizon(ABC):
 
 
 class MPCAgent(RecedingHorizon):
-    """The JEPA agent: the goal is encoded once per episode, the observation at every replan."""
+    """The JEPA agent: the goal is encoded once per episode, the observation at every replan.
+
+    Every observation goes into a frame history (the model's ``frame_stack`` latest ones), also
+    between replans; the goal is encoded as a configuration at rest.
+    """
 
     def __init__(self, model: Any, planner: Planner, replan_every: int) -> None:
         super().__init__(planner, replan_every)
         self.model = model
+        self.history = FrameHistory(model.frame_stack)
         self.z_goal: torch.Tensor | None = None
+        self._stacked: torch.Tensor | None = None  # the current observation with its history
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
+        self.history.reset()
         self.z_goal = None
 
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        self._stacked = self.history.push(np.asarray(obs["observation"]))
+        return super().act(obs, info)
+
     @torch.no_grad()
-    def _encode(self, x: np.ndarray) -> torch.Tensor:
-        return self.model.encode(np.asarray(x)[None])[0]
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(x[None])[0]
 
     def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
         if self.z_goal is None:
-            self.z_goal = self._encode(obs["goal"])
-        return self.planner.plan(self._encode(obs["observation"]), self.z_goal, warm)
+            self.z_goal = self._encode(self.history.still(np.asarray(obs["goal"])))
+        return self.planner.plan(self._encode(self._stacked), self.z_goal, warm)

@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 import mujoco
+import mujoco.batch
 import numpy as np
 from gymnasium import spaces
 
@@ -46,6 +47,7 @@ class GoalTask(gym.Env, abc.ABC):
     spec_keys: tuple[str, ...]  # the keys of an episode spec, e.g. ("start", "goal")
     state_dim: int
     goal_dim: int  # size of the goal parameters stored in the sim state after the MuJoCo state
+    batch_outputs: tuple[str, ...] = ()  # derived MjData fields _achieved_goal_batch reads (e.g. "xpos")
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class GoalTask(gym.Env, abc.ABC):
         self._goal_key: np.ndarray | None = None  # the goal scene the cached goal observations show
         self._goal_state = np.zeros(self.state_dim, np.float32)
         self._goal_frame: np.ndarray | None = None
+        self._batches: dict[int, mujoco.batch.Batch] = {}  # by size, for simulate_batch
         self.action_space = spaces.Box(-1.0, 1.0, (model.nu,), np.float32)
         if obs == "pixels":
             x_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
@@ -90,6 +93,15 @@ class GoalTask(gym.Env, abc.ABC):
     @abc.abstractmethod
     def _advance(self, action: np.ndarray) -> None:
         """Advance the physics by one env step under ``action`` (already in [-1, 1])."""
+
+    @abc.abstractmethod
+    def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
+        """Advance every simulation of ``batch`` by one env step, as :meth:`_advance` does one
+        simulator; ``action (N, A)`` is already in [-1, 1]."""
+
+    @abc.abstractmethod
+    def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        """:meth:`achieved_goal` of every simulation of ``batch`` after :meth:`_advance_batch`, ``(N, g)``."""
 
     @abc.abstractmethod
     def agent_state(self) -> np.ndarray:
@@ -166,6 +178,38 @@ class GoalTask(gym.Env, abc.ABC):
         info = self._info()
         return self._observe(), float(info["success"]), False, False, info
 
+    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``info["achieved_goal"]`` after every step of N action sequences from one sim state.
+
+        ``start_state`` is a :meth:`get_sim_state`, ``actions`` ``(N, H, A)``; returns ``float32 (N, H, g)``,
+        what N copies of this env restored to ``start_state`` and stepped through ``actions[i]`` give (bit
+        for bit: each simulation is a full integration-state row of ``mujoco.batch``). The simulator
+        oracle scores thousands of sequences per control step: here they step in C, one Python call per
+        env step for all N, and this env's own state is untouched.
+        """
+        start_state = self._check_sim_state(start_state)
+        actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+        if actions.ndim != 3 or actions.shape[2:] != self.action_space.shape:
+            raise UserInputError(f"actions must have shape (N, H, {self.model.nu}), got {actions.shape}")
+        n, horizon = actions.shape[:2]
+        batch = self._batch(n)
+        batch.state[:] = start_state[: batch.nstate]
+        achieved = np.empty((n, horizon, self.achieved_goal().size), np.float32)
+        for t in range(horizon):
+            self._advance_batch(batch, actions[:, t])
+            achieved[:, t] = self._achieved_goal_batch(batch)
+        return achieved
+
+    def _batch(self, size: int) -> mujoco.batch.Batch:
+        """A cached batch of ``size`` simulations on the calling thread: planning batches are small, and
+        more threads compete with torch for a few cores. It copies the model when first made."""
+        if size not in self._batches:
+            batch = mujoco.batch.Batch(self.model, size, nthread=1)
+            for name in self.batch_outputs:
+                batch.bind(name)  # a derived field is copied out only by the calls after it is bound
+            self._batches[size] = batch
+        return self._batches[size]
+
     def distance(self) -> float:
         return float(np.linalg.norm(self.achieved_goal() - self.desired_goal()))
 
@@ -235,12 +279,17 @@ class GoalTask(gym.Env, abc.ABC):
 
     def set_sim_state(self, state: np.ndarray) -> None:
         """Restore :meth:`get_sim_state`; the next observations are identical to the saved env's."""
+        state = self._check_sim_state(state)
+        self._restore(state)
+        self._refresh_goal()
+
+    def _check_sim_state(self, state: np.ndarray) -> np.ndarray:
+        """``state`` as float64, or a UserInputError if it is not a sim state of this task."""
         state = np.asarray(state, dtype=np.float64)
         expected = mujoco.mj_stateSize(self.model, _SIM_STATE) + self.goal_dim
         if state.shape != (expected,):
             raise UserInputError(f"sim state must have shape ({expected},) for this task, got {state.shape}")
-        self._restore(state)
-        self._refresh_goal()
+        return state
 
     def _restore(self, state: np.ndarray) -> None:
         physics = state[: state.size - self.goal_dim]

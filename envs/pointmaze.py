@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import mujoco.batch
 import numpy as np
 from gymnasium_robotics.envs.maze import maps
 from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
@@ -30,6 +31,7 @@ class PointMazeTask(GoalTask):
     spec_keys = ("start", "goal")
     state_dim = 4  # x, y, vx, vy
     goal_dim = 2  # the goal position (kept by gymnasium-robotics outside MuJoCo's state)
+    max_speed = 5.0  # m/s per axis: gymnasium-robotics' PointEnv clips qvel to this before every simulator step
 
     def __init__(
         self,
@@ -97,6 +99,17 @@ class PointMazeTask(GoalTask):
     def _advance(self, action: np.ndarray) -> None:
         for _ in range(self.action_repeat):
             self._maze_env.step(action)
+
+    def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
+        """As :meth:`_advance` through ``PointEnv.step``: clip the speed, then one simulator step, repeated."""
+        batch.ctrl = action
+        qvel = batch.qvel  # a live view of the state rows
+        for _ in range(self.action_repeat):
+            np.clip(qvel, -self.max_speed, self.max_speed, out=qvel)
+            batch.step()
+
+    def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        return batch.qpos[:, :2]
 
     def is_success(self) -> bool:
         """gymnasium-robotics' own sparse reward: 1 exactly when the ball is within 0.45 of the goal."""

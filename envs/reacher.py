@@ -1,8 +1,9 @@
 """``reacher``: Gymnasium's Reacher-v5 arm, made goal-conditioned.
 
-The state observation is the arm's own state (no target in it); the goal is the observation of an
-arm configuration whose fingertip is on the target, found by two-link inverse kinematics (the elbow
-side closer to the start). Success: fingertip-target distance < 0.05 m.
+The state observation is the arm's own state (no target in it), and so is the image: it draws the
+arm only, with thicker links and a forearm in its own colour (rendering only). The goal is the
+observation of an arm configuration whose fingertip is on the target, found by two-link inverse
+kinematics (the elbow side closer to the start). Success: fingertip-target distance < 0.05 m.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import mujoco
+import mujoco.batch
 import numpy as np
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
 
@@ -28,6 +31,7 @@ class ReacherTask(GoalTask):
     spec_keys = ("start", "goal")
     state_dim = 8  # cos(q0), cos(q1), sin(q0), sin(q1), dq0, dq1, fingertip x, fingertip y
     goal_dim = 2  # the joint angles of the goal configuration
+    batch_outputs = ("xpos",)  # the fingertip position
 
     def __init__(
         self,
@@ -37,8 +41,19 @@ class ReacherTask(GoalTask):
         success_threshold: float = 0.05,
         target_radius: float = 0.2,
         view_extent: float = 0.5,
+        show_target: bool = False,
+        link_radius: float = 0.02,
+        forearm_rgba: tuple[float, float, float, float] = (0.9, 0.6, 0.1, 1.0),
     ) -> None:
-        """``target_radius``: targets lie in this disk around the base (as Reacher-v5 samples them)."""
+        """``target_radius``: targets lie in this disk around the base (as Reacher-v5 samples them).
+
+        ``show_target``: draw the target ball in pixel observations. Hidden by default, like the
+        state observation leaves it out: the goal image already says where to go, and a world model
+        fed a per-episode dot learns to encode the dot instead of the arm.
+        ``link_radius`` (Reacher-v5 draws 0.01 m: 1-2 px at 64 px) and ``forearm_rgba`` (Reacher-v5
+        paints both links alike, so the elbow's side hinges on single pixels) only change the
+        picture: inertias were compiled from the XML before, and the links touch nothing.
+        """
         self._arm = ReacherEnv()
         self.success_threshold = success_threshold
         self.target_radius = target_radius
@@ -48,6 +63,11 @@ class ReacherTask(GoalTask):
         self._forearm = float(model.body("fingertip").pos[0])
         self._elbow_range = model.joint("joint1").range.copy()
         self._goal_angles = np.zeros(2)
+        if not show_target:
+            model.geom_rgba[model.geom("target").id, 3] = 0.0  # rendering only: the target has no contacts
+        for link in ("link0", "link1"):
+            model.geom_size[model.geom(link).id, 0] = link_radius
+        model.geom_rgba[model.geom("link1").id] = forearm_rgba
         view = TopDownView((0.0, 0.0), view_extent)
         super().__init__(model, self._arm.data, view, self._arm.dt, obs, image_size, render_mode)
 
@@ -90,6 +110,14 @@ class ReacherTask(GoalTask):
 
     def _advance(self, action: np.ndarray) -> None:
         self._arm.do_simulation(action, self._arm.frame_skip)
+
+    def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
+        """As ``do_simulation``; the positions stage then makes the fingertip's ``xpos`` current."""
+        batch.ctrl = action
+        batch.step(nstep=self._arm.frame_skip, stage=mujoco.mjtStage.mjSTAGE_POS)
+
+    def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        return batch.xpos[:, self._tip_body, :2]
 
     def agent_state(self) -> np.ndarray:
         q, dq = self.data.qpos[:2], self.data.qvel[:2]

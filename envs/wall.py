@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mujoco
+import mujoco.batch
 import numpy as np
 
 from envs.base import GoalTask, spec_vector
@@ -115,6 +116,13 @@ class WallTask(GoalTask):
     def _advance(self, action: np.ndarray) -> None:
         self.data.ctrl[:] = action
         mujoco.mj_step(self.model, self.data, nstep=self.action_repeat)
+
+    def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
+        batch.ctrl = action  # the door's mocap poses are in each simulation's state row
+        batch.step(nstep=self.action_repeat)
+
+    def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        return batch.qpos[:, :2]
 
     def door(self) -> float:
         return float(self.data.mocap_pos[self._upper, 1] - self.door_width / 2 - self._segment_half_length)

@@ -149,6 +149,9 @@ Collection of {c['task']} / {c['obs']} ({c['episodes']} episodes, same episodes 
 Probe R²: linear map from latent to the true state, fit on training episodes. Pred./copy-last error:
 open-loop latent prediction error against repeating the last latent. Plannability: how often the
 true action sequence has lower energy than random ones.
+
+Targets missed and the experiments tried on them (planner budgets, horizons, pixel-model variants):
+[docs/EXPERIMENTS.md](docs/EXPERIMENTS.md).
 """
     (ROOT / "BENCHMARKS.md").write_text(doc)
     readme = ROOT / "README.md"

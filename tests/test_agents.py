@@ -70,6 +70,8 @@ class PointEnv:
 class LinearLatentModel(torch.nn.Module):
     """The exact model of :class:`PointEnv`: identity encoder, ``z' = z + SPEED * a``."""
 
+    frame_stack = 1  # the position is the whole state
+
     def encode(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(obs, dtype=torch.float32)
 
@@ -110,6 +112,35 @@ def test_same_seed_same_episode() -> None:
         for _ in range(2)
     ]
     assert runs[0].distances == runs[1].distances
+
+
+class TwoFrameModel(LinearLatentModel):
+    """Sees the last two positions side by side (as a pixel model sees two frames); plans on the newest."""
+
+    frame_stack = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[list[float]] = []
+
+    def encode(self, obs: np.ndarray) -> torch.Tensor:
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        self.seen.append(obs[0].tolist())
+        return obs[..., 2:]
+
+
+def test_mpc_agent_encodes_the_frame_history_and_the_goal_at_rest() -> None:
+    env, model = PointEnv(), TwoFrameModel()
+    agent = MPCAgent(model, small_cem(model=model, energy=latent_energy()), replan_every=1)
+    obs, info = env.reset(options={"start": [0.0, 0.0], "goal": [0.5, 0.0]})
+    agent.reset(seed=0)
+    positions = [obs["observation"].tolist()]
+    for _ in range(2):
+        obs, *_, info = env.step(agent.act(obs, info))
+        positions.append(obs["observation"].tolist())
+    agent.act(obs, info)
+    start, first, second = positions
+    assert model.seen == [[0.5, 0.0, 0.5, 0.0], start + start, start + first, first + second]
 
 
 class ConstantAgent:

@@ -143,6 +143,36 @@ def test_sim_state_works_across_obs_modes(task):
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
+def test_simulate_batch_equals_stepping_the_env(task):
+    """The oracle's batched simulator against the env itself, into walls, joint limits and speed clips."""
+    env = envs.make(task, obs="state").unwrapped
+    rng = np.random.default_rng(0)
+    horizon = 20
+    corners = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    full_force = np.repeat(corners[:, None], horizon, axis=1)  # into walls and joint limits, at top speed
+    constrained = too_fast = False
+    for seed in range(3):
+        env.reset(seed=seed)
+        for action in rng.uniform(-1, 1, (3, 2)):  # a moving start, with a warm start for the solver
+            env.step(action)
+        start = env.get_sim_state()
+        actions = np.concatenate([full_force, rng.uniform(-1.5, 1.5, (4, horizon, 2))])  # beyond 1: clipped
+        achieved = env.simulate_batch(start, actions)
+        assert achieved.dtype == np.float32 and achieved.shape == (8, horizon, 2)
+        assert np.array_equal(env.get_sim_state(), start)  # the env itself did not move
+        for sequence, simulated in zip(actions, achieved, strict=True):
+            env.set_sim_state(start)
+            for action, goal in zip(sequence, simulated, strict=True):
+                info = env.step(action)[4]
+                np.testing.assert_allclose(goal, info["achieved_goal"], rtol=0, atol=1e-5)
+                constrained |= bool(np.any(env.data.qfrc_constraint))
+                too_fast |= bool(np.abs(env.data.qvel).max() > getattr(env, "max_speed", np.inf))
+    assert constrained  # the comparison covered contacts or joint limits
+    assert too_fast == task.startswith("pointmaze")  # and the maze's speed clipping
+    env.close()
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_goal_observation_is_the_agent_at_the_goal(task):
     """Starting exactly in the goal configuration: success, zero distance, observation == goal image."""
     env = envs.make(task, obs="pixels")
@@ -190,6 +220,28 @@ def test_reacher_goal_configuration_reaches_the_target():
         _, info = env.reset(seed=seed)
         assert np.allclose(info["goal_state"][6:8], info["desired_goal"], atol=1e-9)
         assert np.all(info["goal_state"][4:6] == 0)
+
+
+def test_reacher_pixels_show_the_arm_but_not_the_target():
+    """Only the goal image says where the target is (as in the state observation)."""
+    env = envs.make("reacher", obs="pixels", image_size=32)
+    near, _ = env.reset(options={"start": [0.3, 0.5], "goal": [0.1, 0.1]})
+    far, _ = env.reset(options={"start": [0.3, 0.5], "goal": [-0.1, -0.05]})
+    assert np.array_equal(near["observation"], far["observation"])
+    assert not np.array_equal(near["goal"], far["goal"])
+    shown = envs.make("reacher", obs="pixels", image_size=32, show_target=True)
+    assert not np.array_equal(shown.reset(options={"start": [0.3, 0.5], "goal": [0.1, 0.1]})[0]["observation"],
+                              near["observation"])
+
+
+def test_reacher_drawing_options_leave_the_physics_alone():
+    actions = random_actions(envs.make("reacher", obs="state"), 30, seed=0)
+    spec = {"start": [0.3, 0.5], "goal": [0.1, 0.1]}
+    drawn = [envs.make("reacher", obs="state", **options) for options in
+             ({}, {"show_target": True, "link_radius": 0.01, "forearm_rgba": (0.0, 0.4, 0.6, 1.0)})]
+    for env in drawn:
+        env.reset(options=spec)
+    assert all(np.array_equal(a, b) for a, b in zip(*(rollout(env, actions) for env in drawn), strict=True))
 
 
 def test_wall_door_blocks_and_lets_through():
@@ -312,6 +364,8 @@ def test_unknown_task_and_obs_mode_are_clear_errors():
     env.reset(seed=0)
     with pytest.raises(UserInputError, match="sim state must have shape"):
         env.unwrapped.set_sim_state(np.zeros(3))
+    with pytest.raises(UserInputError, match="actions must have shape"):
+        env.unwrapped.simulate_batch(env.unwrapped.get_sim_state(), np.zeros((4, 2)))
 
 
 FORK_SCRIPT = """

@@ -13,6 +13,7 @@ from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.data import WindowSampler, measure_window_rate
 from worldmodel.diagnostics import latent_stats, linear_probe_r2, plannability, prediction_errors
+from worldmodel.frames import FrameHistory
 from worldmodel.losses import JEPAObjective, SIGReg, VICReg
 from worldmodel.world_model import build_world_model, normalization_stats
 
@@ -59,6 +60,29 @@ def test_window_sampler_subset_and_too_short_dataset():
     assert measure_window_rate(episodes, window=2, batch_size=64, seconds=0.2) > 1000
 
 
+def test_stacked_windows_hold_earlier_frames_and_repeat_the_first_of_an_episode():
+    episodes = counting_episodes([4, 6])
+    batch = WindowSampler(episodes, window=2, batch_size=256, seed=3, frame_stack=3).sample(0)
+    assert batch.obs.shape == (256, 3, 9)  # three frames of 3 values side by side
+    t = batch.states[:, :, 0]
+    first = 1000 * (t // 1000)
+    for k in range(3):  # oldest first: frame k of the stack is 2 - k steps back, never before the episode
+        expected = torch.maximum(t - (2 - k), first)
+        assert torch.equal(batch.obs[..., 3 * k], expected)
+
+
+def test_frame_history_fills_with_the_first_frame_and_holds_the_goal_still():
+    history = FrameHistory(2)
+    frames = [np.full((2, 2, 3), v, np.uint8) for v in (1, 2, 3)]
+    assert history.push(frames[0]).shape == (2, 2, 6)
+    assert history.push(frames[0])[0, 0].tolist() == [1] * 6
+    assert history.push(frames[1])[0, 0].tolist() == [1, 1, 1, 2, 2, 2]
+    assert history.push(frames[2])[0, 0].tolist() == [2, 2, 2, 3, 3, 3]
+    history.reset()
+    assert history.push(frames[2])[0, 0].tolist() == [3] * 6
+    assert history.still(frames[1])[0, 0].tolist() == [2] * 6
+
+
 def test_normalization_stats_per_channel():
     obs = np.zeros((10, 4, 4, 3), dtype=np.uint8)
     obs[..., 1] = np.arange(10)[:, None, None] % 2 * 255  # half 0, half 255
@@ -71,7 +95,8 @@ def test_normalization_stats_per_channel():
 def test_encode_and_rollout_shapes_and_gradients(obs, shape, dtype):
     cfg = model_cfg(obs)
     model = build_world_model(cfg.model, shape, action_dim=2)
-    raw = (np.random.default_rng(0).random((5, *shape)) * 255).astype(dtype)
+    assert model.obs_shape[:-1] == shape[:-1] and model.obs_shape[-1] == cfg.model.frame_stack * shape[-1]
+    raw = (np.random.default_rng(0).random((5, *model.obs_shape)) * 255).astype(dtype)
     z = model.encode(raw)
     assert z.shape == (5, cfg.model.latent_dim)
     actions = torch.zeros(5, 7, 2, requires_grad=True)

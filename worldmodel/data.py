@@ -16,10 +16,11 @@ import torch
 
 from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
+from worldmodel.frames import history_index, stack_frames
 
 
 class WindowBatch(NamedTuple):
-    obs: torch.Tensor  # (B, T+1, *obs_shape), dtype as stored (uint8 pixels stay uint8)
+    obs: torch.Tensor  # (B, T+1, *obs_shape) with frame_stack frames on the last axis; dtype as stored
     actions: torch.Tensor  # (B, T, A) float32
     states: torch.Tensor  # (B, T+1, S) float32
 
@@ -29,6 +30,7 @@ class WindowSampler:
 
     ``episode_ids`` restricts sampling to a subset (e.g. training episodes only, for held-out probes).
     ``rank`` gives each distributed process its own stream of batches from the same seed.
+    ``frame_stack``: each observation comes with the ones before it (see :mod:`worldmodel.frames`).
     """
 
     def __init__(
@@ -39,11 +41,14 @@ class WindowSampler:
         seed: int = 0,
         episode_ids: Sequence[int] | None = None,
         rank: int = 0,
+        frame_stack: int = 1,
     ) -> None:
-        if window < 1 or batch_size < 1:
-            raise UserInputError(f"window and batch_size must be >= 1 (got window={window}, batch_size={batch_size})")
+        if window < 1 or batch_size < 1 or frame_stack < 1:
+            raise UserInputError("window, batch_size and frame_stack must be >= 1 "
+                                 f"(got window={window}, batch_size={batch_size}, frame_stack={frame_stack})")
         self.episodes = episodes
         self.window, self.batch_size, self.seed, self.rank = window, batch_size, seed, rank
+        self.frame_stack = frame_stack
         lengths = np.asarray(episodes.episode_lengths, dtype=np.int64)
         ids = np.arange(len(lengths)) if episode_ids is None else np.asarray(episode_ids, dtype=np.int64)
         usable = ids[lengths[ids] >= window]
@@ -59,6 +64,7 @@ class WindowSampler:
         episode_of_window = np.repeat(usable, per_episode)
         self.obs_index = obs_starts[episode_of_window] + offsets
         self.action_index = action_starts[episode_of_window] + offsets
+        self.episode_start = obs_starts[episode_of_window]  # where frame histories stop
         self.observations = torch.from_numpy(np.ascontiguousarray(episodes.observations))
         self.actions = torch.from_numpy(np.ascontiguousarray(episodes.actions, dtype=np.float32))
         self.states = torch.from_numpy(np.ascontiguousarray(episodes.states, dtype=np.float32))
@@ -71,9 +77,11 @@ class WindowSampler:
         """The batch for training step ``step``; the same arguments always give the same batch."""
         rng = np.random.default_rng([self.seed, self.rank, step])
         pick = rng.integers(self.num_windows, size=self.batch_size)
-        obs_idx = torch.from_numpy(self.obs_index[pick][:, None] + np.arange(self.window + 1))
+        obs_idx = self.obs_index[pick][:, None] + np.arange(self.window + 1)
         act_idx = torch.from_numpy(self.action_index[pick][:, None] + np.arange(self.window))
-        return WindowBatch(self.observations[obs_idx], self.actions[act_idx], self.states[obs_idx])
+        frames_idx = torch.from_numpy(history_index(obs_idx, self.episode_start[pick][:, None], self.frame_stack))
+        obs = stack_frames(self.observations[frames_idx], self.observations.ndim - 1)
+        return WindowBatch(obs, self.actions[act_idx], self.states[torch.from_numpy(obs_idx)])
 
     def __iter__(self) -> Iterator[WindowBatch]:
         step = 0

@@ -11,6 +11,7 @@ import torch
 
 from envs.dataset import EpisodeSet
 from worldmodel.data import WindowSampler
+from worldmodel.frames import history_index, stack_frames
 from worldmodel.world_model import WorldModel
 
 
@@ -45,8 +46,13 @@ def encode_episodes(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents and true states of every observation in the given episodes."""
     index = np.concatenate([episodes.obs_starts[i] + np.arange(episodes.episode_lengths[i] + 1) for i in episode_ids])
-    z = torch.cat([model.encode(episodes.observations[index[i : i + batch_size]]).cpu()
-                   for i in range(0, len(index), batch_size)])
+    first = np.concatenate([np.full(episodes.episode_lengths[i] + 1, episodes.obs_starts[i]) for i in episode_ids])
+    frames = history_index(index, first, model.frame_stack)
+    z = torch.cat([
+        model.encode(stack_frames(torch.from_numpy(episodes.observations[frames[i : i + batch_size]]),
+                                  episodes.observations.ndim - 1)).cpu()
+        for i in range(0, len(index), batch_size)
+    ])
     return z, torch.as_tensor(episodes.states[index], dtype=torch.float32)
 
 
@@ -125,7 +131,8 @@ def run_diagnostics(
     z_test, s_test = encode_episodes(model, episodes, test_ids, batch_size)
     if state_dims is not None:
         s_train, s_test = s_train[:, state_dims], s_test[:, state_dims]
-    windows = WindowSampler(episodes, horizon, num_windows, seed=seed, episode_ids=test_ids).sample(0)
+    windows = WindowSampler(episodes, horizon, num_windows, seed=seed, episode_ids=test_ids,
+                            frame_stack=model.frame_stack).sample(0)
     return {
         **latent_stats(z_test),
         "latent_dim": int(z_test.shape[1]),

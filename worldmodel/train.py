@@ -127,7 +127,8 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path) -> WorldModel:
     process = init_process(cfg.device)
     seed_everything(cfg.seed)
     meta = dataset_meta(episodes)
-    sampler = WindowSampler(episodes, cfg.window, cfg.batch_size, seed=cfg.seed, rank=process.rank)
+    sampler = WindowSampler(episodes, cfg.window, cfg.batch_size, seed=cfg.seed, rank=process.rank,
+                            frame_stack=cfg.model.frame_stack)
     model = build_world_model(cfg.model, meta["obs_shape"], meta["action_dim"])
     model.set_normalization(*normalization_stats(episodes.observations))
     model.to(process.device)

@@ -11,14 +11,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from worldmodel.frames import stacked_shape
+
 ArrayLike = np.ndarray | torch.Tensor
 
 
 class WorldModel(nn.Module):
     """``encode`` observations to latents ``z (B, D)``; ``predict``/``rollout`` them under actions.
 
-    Observations go in exactly as the env returns them (uint8 ``(H, W, C)`` pixels or float32 state
-    vectors, batched); they are normalised inside with per-channel statistics of the training data
+    Observations go in as the env returns them (uint8 ``(H, W, C)`` pixels or float32 state vectors,
+    batched), ``frame_stack`` of them side by side on the last axis (:mod:`worldmodel.frames`);
+    they are normalised inside with per-channel statistics of the training data
     (``obs_loc``/``obs_scale``, saved with the weights). The target encoder gives training targets:
     the online encoder under stop-gradient (``ema_decay=None``) or a slowly updated EMA copy.
     """
@@ -27,14 +30,17 @@ class WorldModel(nn.Module):
         self,
         encoder: nn.Module,
         predictor: nn.Module,
-        obs_shape: Sequence[int],
+        frame_shape: Sequence[int],
         action_dim: int,
         latent_dim: int,
         ema_decay: float | None = None,
         inverse_dynamics: nn.Module | None = None,
+        frame_stack: int = 1,
     ) -> None:
         super().__init__()
-        self.obs_shape, self.action_dim, self.latent_dim = tuple(obs_shape), action_dim, latent_dim
+        self.frame_shape, self.frame_stack = tuple(frame_shape), frame_stack
+        self.obs_shape = stacked_shape(frame_shape, frame_stack)
+        self.action_dim, self.latent_dim = action_dim, latent_dim
         self.encoder, self.predictor, self.inverse_dynamics = encoder, predictor, inverse_dynamics
         self.ema_decay = ema_decay
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False) if ema_decay is not None else None
@@ -46,8 +52,9 @@ class WorldModel(nn.Module):
         return self.obs_loc.device
 
     def set_normalization(self, loc: torch.Tensor, scale: torch.Tensor) -> None:
-        self.obs_loc.copy_(loc)
-        self.obs_scale.copy_(scale)
+        """Per-channel statistics of single frames, repeated for every stacked frame."""
+        self.obs_loc.copy_(loc.repeat(self.frame_stack))
+        self.obs_scale.copy_(scale.repeat(self.frame_stack))
 
     def _normalize(self, obs: ArrayLike) -> torch.Tensor:
         obs = torch.as_tensor(obs, device=self.device)
@@ -89,14 +96,17 @@ class WorldModel(nn.Module):
 
 
 def build_world_model(model_cfg: DictConfig, obs_shape: Sequence[int], action_dim: int) -> WorldModel:
-    """Instantiate the world model a ``configs/model/*.yaml`` describes, for given data shapes."""
-    latent_dim = int(model_cfg.latent_dim)
-    encoder = instantiate(model_cfg.encoder, obs_shape=list(obs_shape), latent_dim=latent_dim)
+    """Instantiate the world model a ``configs/model/*.yaml`` describes, for given data shapes
+    (``obs_shape``: one observation, as the env returns it)."""
+    latent_dim, frame_stack = int(model_cfg.latent_dim), int(model_cfg.frame_stack)
+    encoder = instantiate(model_cfg.encoder, obs_shape=list(stacked_shape(obs_shape, frame_stack)),
+                          latent_dim=latent_dim)
     predictor = instantiate(model_cfg.predictor, latent_dim=latent_dim, action_dim=action_dim)
     inverse = None
     if model_cfg.inverse_dynamics is not None:
         inverse = instantiate(model_cfg.inverse_dynamics, latent_dim=latent_dim, action_dim=action_dim)
-    return WorldModel(encoder, predictor, obs_shape, action_dim, latent_dim, model_cfg.ema_decay, inverse)
+    return WorldModel(encoder, predictor, obs_shape, action_dim, latent_dim, model_cfg.ema_decay, inverse,
+                      frame_stack)
 
 
 def normalization_stats(observations: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
