@@ -96,7 +96,7 @@ def videos_section(video_dir: Path) -> str:
     parts = []
     for clip in clips:
         data = base64.b64encode(clip.read_bytes()).decode()
-        parts.append(f'<figure><video controls loop muted src="data:video/mp4;base64,{data}"></video>'
+        parts.append(f'<figure><video controls autoplay loop muted playsinline src="data:video/mp4;base64,{data}"></video>'
                      f"<figcaption>{html.escape(clip.stem)}</figcaption></figure>")
     return "<h2>Episodes (observation | goal, energy and distance below)</h2>" + "".join(parts)
 
@@ -110,7 +110,8 @@ def build_report(run: Path) -> str:
     sections = [f"<h1>jepa-planner: {html.escape(str(spec.get('task', '')))} "
                 f"({html.escape(str(spec.get('obs', '')))})</h1>",
                 f"<p>Run folder: <code>{html.escape(str(run.resolve()))}</code></p>",
-                results_section(results)]
+                results_section(results),
+                videos_section(run / "evaluate" / "videos")]  # right under the table: what a success looks like
     if (metrics := run / "train" / "metrics.csv").exists():
         sections.append(f'<h2>World-model training</h2><img src="data:image/png;base64,{curves_png(metrics)}">')
     if probe := read_json(run / "probe" / "probe.json"):
@@ -120,7 +121,6 @@ def build_report(run: Path) -> str:
         sections.append("<h2>Data collection</h2>" + table(["figure", "value"], scalar_rows(collect)))
     if spec:
         sections.append("<h2>Evaluation protocol</h2><pre>" + html.escape(json.dumps(spec, indent=2)) + "</pre>")
-    sections.append(videos_section(run / "evaluate" / "videos"))
     return f"<!doctype html><html><head><meta charset='utf-8'><title>jepa-planner report</title>" \
            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
 
@@ -148,7 +148,7 @@ def screenshot(page: Path, png: Path, browser: DictConfig) -> None:
     with tempfile.TemporaryDirectory() as profile:
         command = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                   "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={png.resolve()}",
+                   "--disable-sync", f"--virtual-time-budget={browser.settle_ms}", f"--user-data-dir={profile}", f"--screenshot={png.resolve()}",
                    f"--window-size={browser.window[0]},{browser.window[1]}", page.resolve().as_uri()]
         result = subprocess.run(command, capture_output=True, text=True, timeout=browser.timeout_s, check=False)
     if result.returncode != 0 or not png.exists():
