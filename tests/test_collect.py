@@ -61,6 +61,16 @@ def test_dataset_does_not_depend_on_workers(tmp_path: Path) -> None:
         collect(spec, Path("/proc/jepa-planner-test"), 1, progress=False)
 
 
+@pytest.mark.parametrize("script", ["collect", "train"])
+def test_unwritable_out_is_one_line_from_the_command_line(script: str) -> None:
+    args = ["task=reacher", "obs=state", "out=/proc/jepa-planner-test/run"] + (["data=/nowhere"] if script == "train" else [])
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot write to out=/proc/jepa-planner-test/run (No such file or directory)"]
+
+
 def test_a_worker_that_cannot_start_is_an_error_not_a_hang(tmp_path: Path) -> None:
     no_arguments = {"_target_": WAYPOINTS["_target_"]}
     broken = CollectionSpec(task="wall", obs="state", image_size=16, seed=0, policy=no_arguments)

@@ -7,6 +7,7 @@ import functools
 import os
 import random
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,24 @@ class MetricsLogger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def writable_dir(path: str) -> str:
+    """``hydra.run.dir: ${writable_dir:${out}}``: the run folder, created, or a one-line error (exit 2).
+
+    Hydra makes the run folder before a script's own code runs, and would answer an unwritable
+    ``out=`` with a traceback; this resolver runs at that moment instead.
+    """
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        print(f"error: cannot write to out={path} ({err.strerror or err})", file=sys.stderr)
+        sys.exit(2)
+    return path
+
+
+OmegaConf.register_new_resolver("writable_dir", writable_dir, replace=True)
 
 
 def cli_main(func: Callable[..., Any]) -> Callable[..., Any]:
