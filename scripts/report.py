@@ -96,7 +96,8 @@ def videos_section(video_dir: Path) -> str:
     parts = []
     for clip in clips:
         data = base64.b64encode(clip.read_bytes()).decode()
-        parts.append(f'<figure><video controls autoplay loop muted playsinline src="data:video/mp4;base64,{data}"></video>'
+        parts.append(f'<figure><video controls autoplay loop muted playsinline '
+                     f'src="data:video/mp4;base64,{data}"></video>'
                      f"<figcaption>{html.escape(clip.stem)}</figcaption></figure>")
     return "<h2>Episodes (observation | goal, energy and distance below)</h2>" + "".join(parts)
 
@@ -148,7 +149,8 @@ def screenshot(page: Path, png: Path, browser: DictConfig) -> None:
     with tempfile.TemporaryDirectory() as profile:
         command = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                   "--disable-sync", f"--virtual-time-budget={browser.settle_ms}", f"--user-data-dir={profile}", f"--screenshot={png.resolve()}",
+                   "--disable-sync", f"--virtual-time-budget={browser.settle_ms}", f"--user-data-dir={profile}",
+                   f"--screenshot={png.resolve()}",
                    f"--window-size={browser.window[0]},{browser.window[1]}", page.resolve().as_uri()]
         result = subprocess.run(command, capture_output=True, text=True, timeout=browser.timeout_s, check=False)
     if result.returncode != 0 or not png.exists():
