@@ -28,7 +28,7 @@ from envs.dataset import load_episodes
 from envs.errors import UserInputError
 from envs.speed import measure_env_speed
 from worldmodel.data import measure_window_rate
-from worldmodel.runtime import cli_main, prepare_run_dir
+from worldmodel.runtime import cli_main, prepare_run_dir, to_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_ORDER = ("jepa", "oracle", "gcbc", "random")
@@ -57,9 +57,8 @@ def run_pipeline(run: DictConfig, out: Path, device: str, reuse: bool) -> None:
     sections = OmegaConf.to_container(run, resolve=True)
     overrides = [f"task={run.task}", f"obs={run.obs}", f"out={out}", f"device={device}", f"force={not reuse}"]
     for stage in ("collect", "train", "probe", "evaluate", "report"):
-        for key, value in (sections.get(stage) or {}).items():
-            value = f"[{','.join(map(str, value))}]" if isinstance(value, list) else value
-            overrides.append(f"++{stage}.{key}={value}")  # ++: add keys the pipeline config lacks
+        # ++: add keys the pipeline config lacks
+        overrides += to_overrides(sections.get(stage) or {}, prefix=f"++{stage}.")
     command = [sys.executable, str(ROOT / "scripts" / "pipeline.py"), *overrides]
     print(f"\n### {run.task} / {run.obs}: {' '.join(command[1:])}", flush=True)
     if subprocess.run(command, check=False).returncode != 0:

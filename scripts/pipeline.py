@@ -17,32 +17,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from envs.errors import UserInputError
-from worldmodel.runtime import cli_main, prepare_run_dir
+from worldmodel.runtime import cli_main, prepare_run_dir, to_overrides
 
 SCRIPTS = Path(__file__).resolve().parent
 STAGES = ("collect", "train", "probe", "evaluate", "report")
-
-
-def to_overrides(section: dict[str, Any], prefix: str = "") -> list[str]:
-    """Flatten a nested dict into Hydra ``key=value`` overrides (lists as ``[a,b]``)."""
-    overrides = []
-    for key, value in section.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            overrides += to_overrides(value, prefix=f"{path}.")
-        elif isinstance(value, list):
-            overrides.append(f"{path}=[{','.join(str(v) for v in value)}]")
-        elif value is None:
-            overrides.append(f"{path}=null")
-        else:
-            overrides.append(f"{path}={value}")
-    return overrides
 
 
 def stage_plan(cfg: DictConfig, run_dir: Path) -> dict[str, tuple[list[str], Path | None]]:

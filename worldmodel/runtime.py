@@ -103,6 +103,22 @@ class MetricsLogger:
             self.writer.close()
 
 
+def to_overrides(section: dict[str, Any], prefix: str = "") -> list[str]:
+    """Flatten a nested dict into Hydra ``key=value`` overrides (lists as ``[a,b]``)."""
+    overrides = []
+    for key, value in section.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            overrides += to_overrides(value, prefix=f"{path}.")
+        elif isinstance(value, list):
+            overrides.append(f"{path}=[{','.join(str(v) for v in value)}]")
+        elif value is None:
+            overrides.append(f"{path}=null")
+        else:
+            overrides.append(f"{path}={value}")
+    return overrides
+
+
 def writable_dir(path: str) -> str:
     """``hydra.run.dir: ${writable_dir:${out}}``: the run folder, created, or a one-line error (exit 2).
 
