@@ -7,9 +7,12 @@ energy also scores the oracle's true trajectories (achieved vs. desired goal pos
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
+
+from agents.landmarks import LandmarkGraph
+from envs.dataset import EpisodeSet
 
 
 class EnergyTerm(Protocol):
@@ -46,6 +49,42 @@ class GoalDistance:
         return self.final_weight * per_step[:, -1] + self.running_weight * per_step.mean(dim=1)
 
 
+class GeodesicGoalDistance:
+    """:class:`GoalDistance` measured along a :class:`~agents.landmarks.LandmarkGraph` of the dataset.
+
+    Around a wall, the straight latent distance says "push into the wall"; this one says "go round",
+    because the graph only joins latents the data showed to be a short hop apart. It needs the
+    world model's dataset: :meth:`fit` builds the graph once per agent, and the landmarks' distances
+    to a goal are recomputed only when the goal changes.
+    """
+
+    def __init__(
+        self, final_weight: float, running_weight: float, landmarks: Mapping[str, Any], running_every: int = 1
+    ) -> None:
+        if running_every < 1:
+            raise ValueError(f"running_every must be >= 1, got {running_every}")
+        self.final_weight = final_weight
+        self.running_weight = running_weight
+        self.running_every = running_every  # the running mean looks at every k-th step, ending at the last
+        self.landmark_options = dict(landmarks)
+        self.graph: LandmarkGraph | None = None
+        self._goal: torch.Tensor | None = None
+        self._to_goal: torch.Tensor | None = None
+
+    def fit(self, model: torch.nn.Module, episodes: EpisodeSet) -> None:
+        self.graph = LandmarkGraph.from_episodes(model, episodes, **self.landmark_options)
+
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        if self.graph is None:
+            raise RuntimeError("GeodesicGoalDistance needs fit(model, episodes) before use")
+        if self._goal is None or not torch.equal(self._goal, z_goal):
+            self._goal, self._to_goal = z_goal.clone(), self.graph.distances_to(z_goal)
+        horizon = z_pred.shape[1]
+        steps = torch.arange(horizon - 1, -1, -self.running_every).flip(0) if self.running_weight else [-1]
+        per_step = self.graph.cost_to_go(z_pred[:, steps], z_goal, self._to_goal)  # (N, len(steps))
+        return self.final_weight * per_step[:, -1] + self.running_weight * per_step.mean(dim=1)
+
+
 class ActionMagnitude:
     """``weight * mean(a^2)``: prefer gentle actions when they reach the goal just as well."""
 
@@ -75,6 +114,17 @@ class Energy:
         if not terms:
             raise ValueError("an energy needs at least one term")
         self.terms = dict(terms)
+
+    @property
+    def needs_data(self) -> bool:
+        """Whether a term must see the world model's dataset (:meth:`fit`) before planning."""
+        return any(hasattr(term, "fit") for term in self.terms.values())
+
+    def fit(self, model: torch.nn.Module, episodes: EpisodeSet) -> None:
+        """Let data-dependent terms (e.g. :class:`GeodesicGoalDistance`) build what they need."""
+        for term in self.terms.values():
+            if hasattr(term, "fit"):
+                term.fit(model, episodes)
 
     def terms_of(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: term(z_pred, z_goal, actions) for name, term in self.terms.items()}

@@ -153,12 +153,23 @@ class WaypointFollower(ExplorationPolicy):
     ``info["achieved_goal"]``; velocity is the position change over the last step.
     """
 
-    def __init__(self, gain: float, damping: float, noise: float, reach: float, patience: int) -> None:
+    def __init__(
+        self,
+        gain: float,
+        damping: float,
+        noise: float,
+        reach: float,
+        patience: int,
+        push_range: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
         self.gain = gain  # action per cell of distance to the waypoint
         self.damping = damping  # action per cell moved over the last step
         self.noise = noise  # std of Gaussian action noise
         self.reach = reach  # waypoint reached within this many cell sizes
         self.patience = patience  # steps allowed per waypoint before choosing a new destination
+        # the largest push towards a waypoint, drawn per destination from this range: slow moves too,
+        # not only the top speed a saturated controller would always reach
+        self.push_range = tuple(push_range)
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         super().reset(env, rng)
@@ -167,6 +178,7 @@ class WaypointFollower(ExplorationPolicy):
         self.route: list[tuple[int, int]] = []
         self.last_position: np.ndarray | None = None
         self.steps_on_waypoint = 0
+        self.max_push = 1.0
 
     def act(self, info: dict[str, Any]) -> np.ndarray:
         position = np.asarray(info["achieved_goal"], dtype=np.float64)[:2]
@@ -184,6 +196,9 @@ class WaypointFollower(ExplorationPolicy):
         push = (
             self.gain * (self.grid.center(self.route[0]) - position) - self.damping * velocity
         ) / self.grid.cell_size
+        norm = np.linalg.norm(push)
+        if norm > self.max_push:
+            push *= self.max_push / norm
         action = self.noise * self.rng.normal(size=self.low.shape)
         action[:2] += push
         return np.clip(action, self.low, self.high).astype(np.float32)
@@ -192,4 +207,28 @@ class WaypointFollower(ExplorationPolicy):
         here = self.grid.cell_of(position)
         self.steps_on_waypoint = 0
         destination = self.cells[self.rng.integers(len(self.cells))]
+        self.max_push = float(self.rng.uniform(*self.push_range))
         self.route = self.grid.path(here, destination) or [here]
+
+
+class Mixture(ExplorationPolicy):
+    """Each episode follows one of ``policies``, drawn with probabilities ``weights``.
+
+    E.g. waypoints to cross rooms, mixed with correlated noise that bumps into walls and drifts
+    slowly: the states a planner meets (at rest, pressed against a wall) that waypoint runs skip.
+    """
+
+    def __init__(self, policies: list[ExplorationPolicy], weights: list[float]) -> None:
+        if len(policies) != len(weights) or not policies or min(weights) < 0 or sum(weights) <= 0:
+            raise UserInputError("policy mixture needs one non-negative weight per policy, not all zero")
+        self.policies = list(policies)
+        self.weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+        self.current: ExplorationPolicy = self.policies[0]
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        super().reset(env, rng)
+        self.current = self.policies[rng.choice(len(self.policies), p=self.weights)]
+        self.current.reset(env, rng)
+
+    def act(self, info: dict[str, Any]) -> np.ndarray:
+        return self.current.act(info)

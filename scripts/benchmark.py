@@ -84,8 +84,8 @@ def fmt_success(agent: dict[str, Any] | None) -> str:
 
 
 def results_table(runs: list[dict[str, Any]]) -> str:
-    lines = ["| task | obs | JEPA | Oracle | GCBC | random | JEPA/Oracle | JEPA plan ms | episodes | train min | probe R² |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | obs | JEPA | Oracle | GCBC | random | JEPA/Oracle | JEPA plan ms | JEPA energy | episodes | train min | probe R² |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         agents = r["agents"]
         jepa, oracle = agents.get("jepa"), agents.get("oracle")
@@ -94,6 +94,7 @@ def results_table(runs: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['task']} | {r['obs']} | {fmt_success(jepa)} | {fmt_success(oracle)} | "
             f"{fmt_success(agents.get('gcbc'))} | {fmt_success(agents.get('random'))} | {ratio} | {plan_ms} | "
+            f"{r['spec'].get('energy_name', '–')} | "
             f"{jepa['episodes'] if jepa else '–'} | {r['train']['seconds_this_run'] / 60:.1f} | {r['probe']['probe_r2']:.3f} |")
     return "\n".join(lines)
 
@@ -125,7 +126,10 @@ are measured anew every time.
 Success rate with its 95% Wilson interval; the same pairs for every agent (pair seed
 {', '.join(sorted({str(r['spec']['seed']) for r in runs}))}, never the collection seed). JEPA = MPC on the learned world
 model; Oracle = the same planner and budget on the true simulator; GCBC = goal-conditioned behaviour
-cloning on the same data; plan ms = median wall time per control step.
+cloning on the same data; plan ms = median wall time per control step. JEPA energy
+(`configs/energy/`): latent = straight latent distance to the goal; geodesic = distance along a graph
+of the dataset's encoded observations (`agents/landmarks.py`), which goes round walls; the oracle
+always uses the straight distance between true positions.
 
 {results_table(runs)}
 

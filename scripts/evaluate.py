@@ -17,6 +17,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,7 +34,7 @@ from agents.evaluation import (
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, RecedingHorizon
 from agents.video import episode_frames, write_video
-from envs.dataset import META_KEY, find_data_dir, load_episodes, read_metadata
+from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, read_metadata
 from envs.errors import UserInputError
 from envs.registry import TASKS
 from worldmodel.checkpoint import load_world_model
@@ -47,6 +48,14 @@ class Context:
         self.cfg, self.model, self.model_cfg, self.env, self.run_dir = cfg, model, model_cfg, env, run_dir
         self.meta = model_cfg.meta
         self.device = model.device
+        self._episodes: dict[str, EpisodeSet] = {}
+
+    def episodes(self, data: str | None) -> EpisodeSet:
+        """The dataset at ``data`` (default: the world model's training data), loaded once."""
+        path = str(data or self.model_cfg.data)
+        if path not in self._episodes:
+            self._episodes[path] = load_episodes(path, task=self.meta.task, obs=self.meta.obs)
+        return self._episodes[path]
 
     def planner(self, **kwargs: Any) -> Any:
         return instantiate(
@@ -59,7 +68,10 @@ class Context:
 
 
 def build_jepa(ctx: Context) -> MPCAgent:
-    planner = ctx.planner(model=ctx.model, energy=instantiate(ctx.cfg.energy), device=ctx.device)
+    energy = instantiate(ctx.cfg.energy)
+    if energy.needs_data:
+        energy.fit(ctx.model, ctx.episodes(ctx.cfg.data))
+    planner = ctx.planner(model=ctx.model, energy=energy, device=ctx.device)
     return MPCAgent(ctx.model, planner, ctx.cfg.planner.replan_every)
 
 
@@ -81,7 +93,7 @@ def build_gcbc(ctx: Context) -> GCBCAgent:
         if list(kwargs["obs_shape"]) != list(ctx.meta.obs_shape) or kwargs["action_dim"] != ctx.meta.action_dim:
             raise UserInputError(f"GCBC weights {g.weights} were trained for another task or obs mode")
         return GCBCAgent(policy)
-    episodes = load_episodes(g.data or ctx.model_cfg.data, task=ctx.meta.task, obs=ctx.meta.obs)
+    episodes = ctx.episodes(g.data)
     build_kwargs = {
         "encoder_cfg": ctx.model_cfg.model.encoder,
         "obs_shape": list(ctx.meta.obs_shape),
@@ -160,7 +172,9 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
         else "info['success'] after the last step (max_steps, or earlier if the env ends the episode)",
         "success_threshold": float(env.unwrapped.success_threshold),
         "planner": OmegaConf.to_container(cfg.planner, resolve=True),
+        "energy_name": HydraConfig.get().runtime.choices.get("energy"),  # configs/energy/<name>.yaml
         "energy": OmegaConf.to_container(cfg.energy, resolve=True),
+        "data": cfg.data,
         "oracle": OmegaConf.to_container(cfg.oracle, resolve=True),
         "torch_threads": torch.get_num_threads(),
         "device": str(resolve_device(cfg.device)),

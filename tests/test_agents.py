@@ -290,3 +290,21 @@ def test_evaluate_refuses_a_mismatch_in_one_line(repo_root: Path, tiny_checkpoin
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert not (tmp_path / "x" / "results.json").exists()
+
+
+def test_geodesic_energy_builds_its_graph_from_the_dataset(repo_root: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    base = [f"checkpoint={tiny_checkpoint}", "agents=[jepa]", "episodes=1", "max_steps=3", "video.episodes=0",
+            "energy=geodesic", "planner.optimizer.samples=16"]
+    missing = run_evaluate(repo_root, *base, f"out={tmp_path / 'nodata'}")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ")  # the checkpoint's data is gone
+    collect = subprocess.run(
+        [sys.executable, str(repo_root / "scripts" / "collect.py"), "task=reacher", "obs=state", "episodes=3",
+         "workers=1", f"out={tmp_path / 'data'}"],
+        capture_output=True, text=True, cwd=repo_root, timeout=300,
+    )
+    assert collect.returncode == 0, collect.stderr
+    proc = run_evaluate(repo_root, *base, f"data={tmp_path / 'data'}", f"out={tmp_path / 'eval'}")
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads((tmp_path / "eval" / "results.json").read_text())["spec"]
+    assert spec["energy"]["terms"]["goal"]["_target_"] == "agents.energy.GeodesicGoalDistance"
+    assert spec["data"] == str(tmp_path / "data")

@@ -21,10 +21,13 @@ import envs
 from envs.collection import CollectionSpec, CoverageGrid, collect, measure_collection_speed, rollout
 from envs.dataset import load_episodes
 from envs.errors import UserInputError
-from envs.policies import NavigationGrid, OrnsteinUhlenbeck, UniformRandom, WaypointFollower
+from envs.policies import Mixture, NavigationGrid, OrnsteinUhlenbeck, UniformRandom, WaypointFollower
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYPOINTS = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "policy" / "waypoints.yaml"))
+WALL_DEFAULT_POLICY = OmegaConf.to_container(
+    OmegaConf.load(ROOT / "configs" / "policy" / f"{OmegaConf.load(ROOT / 'configs' / 'task' / 'wall.yaml').collect.policy}.yaml")
+)
 GRID = CoverageGrid(low=(-1.0, -1.0), high=(1.0, 1.0), cells=20)
 
 
@@ -104,7 +107,7 @@ def test_kill_keeps_finished_episodes_and_resume_completes(tmp_path: Path) -> No
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     survived = load_episodes(out, task="wall", obs="pixels")
-    expected = reference("wall", WAYPOINTS, 5, 8)
+    expected = reference("wall", WALL_DEFAULT_POLICY, 5, 8)
     assert 2 <= survived.num_episodes < 8
     assert survived.observations.shape[1:] == (16, 16, 3) and survived.observations.dtype == np.uint8
 
@@ -180,6 +183,34 @@ def test_ou_actions_are_correlated_and_uniform_ones_are_not() -> None:
 
     assert lag_one_correlation(OrnsteinUhlenbeck(theta=0.15, sigma=0.3)) > 0.8  # 1 - theta before clipping
     assert abs(lag_one_correlation(UniformRandom())) < 0.05
+
+
+def test_mixture_follows_one_policy_per_episode_in_proportion() -> None:
+    env = envs.make("wall", obs="state")
+    uniform, ou = UniformRandom(), OrnsteinUhlenbeck(theta=0.15, sigma=0.3)
+    mixture = Mixture([uniform, ou], weights=[3.0, 1.0])
+    picks = []
+    for i in range(400):
+        mixture.reset(env, np.random.default_rng(i))
+        picks.append(mixture.current is ou)
+        assert mixture.act({}).shape == (2,)
+    assert 0.19 <= np.mean(picks) <= 0.31  # 1/4, within ~2.7 standard errors
+    with pytest.raises(UserInputError):
+        Mixture([uniform], weights=[1.0, 2.0])
+
+
+def test_maze_default_policy_mixes_slow_waypoint_runs_and_noise() -> None:
+    policy = instantiate(OmegaConf.load(ROOT / "configs" / "policy" / "waypoints_ou.yaml"))
+    assert isinstance(policy, Mixture) and isinstance(policy.policies[0], WaypointFollower)
+    env = envs.make("wall", obs="state")
+
+    def top_speed(push_range: tuple[float, float]) -> float:
+        follower = WaypointFollower(**{**{k: v for k, v in WAYPOINTS.items() if k != "_target_"},
+                                       "noise": 0.0, "push_range": push_range})
+        episode = rollout(env, follower, 0, 0)
+        return float(np.abs(np.diff(episode.infos["achieved_goal"], axis=0)).max())
+
+    assert top_speed((0.3, 0.3)) < 0.6 * top_speed((1.0, 1.0))
 
 
 def test_coverage_counts_grid_cells() -> None:

@@ -1,0 +1,170 @@
+"""A graph over encoded dataset observations ("landmarks") that measures latent distance around walls.
+
+A straight latent distance to the goal is a poor energy in a maze: every short plan that goes around
+a wall first moves away from the goal, so greedy MPC stalls behind it. The dataset already shows
+which latents follow one another. Joining landmarks along recorded transitions, and where two
+landmarks are closer than one short hop, gives a graph whose shortest paths run along the routes
+the data took (search on the replay buffer, Eysenbach et al. 2019, done here in the JEPA latent
+space). The distance of any latent to the goal is then: a short local hop to a landmark, plus the
+landmark's shortest-path distance to the goal. Transitions are taken as reversible (every edge
+goes both ways), which holds for the point masses and arms of our tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from envs.dataset import EpisodeSet
+from worldmodel.diagnostics import encode_episodes
+
+
+@dataclass
+class LandmarkGraph:
+    """Landmarks ``(M, D)`` with undirected weighted edges (each stored in both directions).
+
+    ``radius`` is the local reach: a latent counts as next to a landmark within this latent distance;
+    further hops cost ``far_penalty`` times their excess, so that shortcuts through walls are dear.
+    """
+
+    metric: torch.Tensor  # (D, D): latents are mapped by it before any distance is taken
+    nodes: torch.Tensor  # (M, D), already mapped
+    sources: torch.Tensor  # (E,) int64
+    targets: torch.Tensor  # (E,) int64
+    weights: torch.Tensor  # (E,) float
+    radius: float
+    far_penalty: float
+
+    @classmethod
+    @torch.no_grad()
+    def from_episodes(
+        cls,
+        model: torch.nn.Module,
+        episodes: EpisodeSet,
+        stride: int,
+        max_landmarks: int,
+        neighbours: int,
+        hop_steps: int,
+        radius_quantile: float,
+        far_penalty: float,
+        seed: int,
+        whitening_floor: float | None = None,
+        batch_size: int = 1024,
+    ) -> LandmarkGraph:
+        """Encode every ``stride``-th observation of (up to ``max_landmarks``) dataset frames.
+
+        Edges: consecutive landmarks of one episode, and each landmark's ``neighbours`` nearest
+        landmarks that lie within the radius. The radius is the ``radius_quantile`` of the latent
+        distance the data covers in ``hop_steps`` steps: what one short plan surely bridges.
+
+        With ``whitening_floor``, distances are measured in units of the data's one-step latent
+        motion (:func:`step_whitening`): a direction the agent never moves along within an episode
+        (a door's height, a target's place) becomes dear to cross, so no path changes the world.
+        """
+        if stride < 1 or hop_steps < 1 or max_landmarks < 2:
+            raise ValueError("stride, hop_steps must be >= 1 and max_landmarks >= 2")
+        latents = [encode_episodes(model, episodes, np.array([i]), batch_size)[0] for i in range(episodes.num_episodes)]
+        dim = latents[0].shape[-1]
+        metric = torch.eye(dim) if whitening_floor is None else step_whitening(latents, whitening_floor)
+        latents = [z @ metric.T for z in latents]
+        radius = _hop_radius(latents, hop_steps, radius_quantile)
+
+        # landmarks: every stride-th latent (an even subsample if there are too many), each with its
+        # episode and its arc length: the latent distance travelled since the episode began
+        index = [torch.arange(0, len(z), stride) for z in latents]
+        nodes = torch.cat([z[i] for z, i in zip(latents, index, strict=True)])
+        episode = torch.cat([torch.full((len(i),), e) for e, i in enumerate(index)])
+        arc = torch.cat([_arc_length(z)[i] for z, i in zip(latents, index, strict=True)])
+        keep = torch.arange(len(nodes))
+        if len(nodes) > max_landmarks:
+            rng = torch.Generator().manual_seed(seed)
+            keep = torch.randperm(len(nodes), generator=rng)[:max_landmarks].sort().values
+        nodes, episode, arc = nodes[keep].to(model.device), episode[keep], arc[keep].to(model.device)
+
+        # consecutive landmarks of one episode, as far apart as the recorded path between them (the
+        # straight latent distance of a long hop saturates: it would be a shortcut)
+        same = torch.nonzero(episode[1:] == episode[:-1]).flatten().to(nodes.device)
+        temporal = torch.stack([same, same + 1])
+        temporal_weights = arc[same + 1] - arc[same]
+        # near neighbours within the radius, as far apart as their latent distance
+        distances = torch.cdist(nodes, nodes)
+        distances.fill_diagonal_(float("inf"))
+        near_j = distances.topk(min(neighbours, len(nodes) - 1), largest=False).indices.flatten()
+        near_i = torch.arange(len(nodes), device=nodes.device).repeat_interleave(len(near_j) // len(nodes))
+        near_d = (nodes[near_i] - nodes[near_j]).norm(dim=-1)  # exact: cdist's fast path rounds small ones
+        close = near_d <= radius
+        proximity = torch.stack([near_i[close], near_j[close]])
+
+        pairs = torch.cat([temporal, proximity, temporal.flip(0), proximity.flip(0)], dim=1)
+        weights = torch.cat([temporal_weights, near_d[close]]).repeat(2)
+        pairs, weights = _cheapest_per_pair(pairs, weights)
+        return cls(metric.to(nodes.device), nodes, pairs[0], pairs[1], weights, radius, far_penalty)
+
+    def local(self, distance: torch.Tensor) -> torch.Tensor:
+        """The cost of a straight hop of this latent length: itself within the radius, dearer beyond."""
+        return distance + self.far_penalty * (distance - self.radius).clamp(min=0)
+
+    @torch.no_grad()
+    def distances_to(self, goal: torch.Tensor) -> torch.Tensor:
+        """Shortest-path distance ``(M,)`` from every landmark to ``goal (D,)`` (Bellman-Ford, batched).
+
+        The goal joins the graph through local hops to every landmark, so one relaxation pass
+        starts from all of them at once; each further pass extends paths by one edge.
+        """
+        dist = self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
+        for _ in range(len(self.nodes)):
+            through = (dist[self.targets] + self.weights).to(dist.dtype)
+            relaxed = dist.scatter_reduce(0, self.sources, through, reduce="amin")
+            if torch.equal(relaxed, dist):
+                break
+            dist = relaxed
+        return dist
+
+    def cost_to_go(self, z: torch.Tensor, goal: torch.Tensor, to_goal: torch.Tensor) -> torch.Tensor:
+        """Distance ``(...)`` of latents ``z (..., D)`` to the goal: the cheaper of a direct local hop
+        and a local hop to a landmark followed by its shortest path (``to_goal`` from :meth:`distances_to`).
+
+        This runs inside every planner iteration, so without gradients it works in place on one
+        ``(N, M)`` buffer (a third faster).
+        """
+        flat, goal = z.reshape(-1, z.shape[-1]) @ self.metric.T, goal @ self.metric.T
+        squared = torch.addmm(self.nodes.pow(2).sum(1), flat, self.nodes.T, alpha=-2)
+        if torch.is_grad_enabled() and flat.requires_grad:  # gradient planners: no in-place ops
+            hop = self.local((squared + flat.pow(2).sum(1, keepdim=True)).clamp(min=0).sqrt()) + to_goal
+        else:
+            hop = squared.add_(flat.pow(2).sum(1, keepdim=True)).clamp_(min=0).sqrt_()
+            hop.add_((hop - self.radius).clamp_(min=0).mul_(self.far_penalty)).add_(to_goal)
+        direct = self.local((flat - goal).norm(dim=-1))
+        return torch.minimum(direct, hop.amin(dim=1)).reshape(z.shape[:-1])
+
+
+def step_whitening(latents: list[torch.Tensor], floor: float) -> torch.Tensor:
+    """``Sigma^(-1/2)`` of the one-step latent changes, eigenvalues floored at ``floor`` times their
+    mean (so that a direction that never moves is dear, not infinitely so)."""
+    steps = torch.cat([z[1:] - z[:-1] for z in latents]).double()
+    values, vectors = torch.linalg.eigh(torch.cov(steps.T))
+    values = values.clamp(min=floor * float(values.mean()))
+    return (vectors @ torch.diag(values.rsqrt()) @ vectors.T).float()
+
+
+def _arc_length(z: torch.Tensor) -> torch.Tensor:
+    """``(T,)`` latent distance travelled from the first latent to each one along the sequence."""
+    steps = (z[1:] - z[:-1]).norm(dim=-1)
+    return torch.cat([steps.new_zeros(1), steps.cumsum(0)])
+
+
+def _cheapest_per_pair(pairs: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One edge per (source, target): the cheapest of the duplicates."""
+    unique, inverse = torch.unique(pairs, dim=1, return_inverse=True)
+    cheapest = weights.new_full((unique.shape[1],), float("inf")).scatter_reduce(0, inverse, weights, reduce="amin")
+    return unique, cheapest
+
+
+def _hop_radius(latents: list[torch.Tensor], hop_steps: int, quantile: float) -> float:
+    """The ``quantile`` of latent distances between observations ``hop_steps`` apart in one episode."""
+    hops = [(z[hop_steps:] - z[:-hop_steps]).norm(dim=-1) for z in latents if len(z) > hop_steps]
+    if not hops:
+        raise ValueError(f"no episode is longer than hop_steps={hop_steps}")
+    return float(torch.quantile(torch.cat(hops).float(), quantile))

@@ -1,0 +1,129 @@
+"""The landmark graph's geodesic distance, on a 2-D world whose "encoder" is the identity.
+
+The world: a point in the unit square with a wall at x = 0.5 from the floor up to y = 0.8 (the gap is
+above). Going from (0.1, 0.1) to (0.9, 0.1) takes a detour over the wall: about 0.7 up, 0.8 across,
+0.7 down = 2.2, where the straight distance is 0.8.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from agents.energy import Energy, GeodesicGoalDistance, GoalDistance
+from agents.landmarks import LandmarkGraph, step_whitening
+from agents.mpc import MPCAgent
+from agents.planners import CEM
+from envs.dataset import EpisodeSet
+
+WALL_X, WALL_TOP, STEP = 0.5, 0.8, 0.05
+START, GOAL = np.array([0.1, 0.1]), np.array([0.9, 0.1])
+LANDMARKS = {"stride": 1, "max_landmarks": 4000, "neighbours": 10, "hop_steps": 1, "radius_quantile": 0.9,
+             "far_penalty": 10.0, "seed": 0}
+
+
+class IdentityModel(torch.nn.Module):
+    """Latent = position; ``rollout`` moves by ``STEP * action`` and stops at the wall."""
+
+    frame_stack = 1
+    device = torch.device("cpu")
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(obs, dtype=torch.float32)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        z, out = z0, []
+        for t in range(actions.shape[1]):
+            z = step(z, actions[:, t])
+            out.append(z)
+        return torch.stack(out, dim=1)
+
+
+def step(z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    new = (z + STEP * action.clamp(-1, 1)).clamp(0, 1)
+    crosses = ((z[:, :1] - WALL_X) * (new[:, :1] - WALL_X) <= 0) & (new[:, 1:] < WALL_TOP)
+    return torch.where(crosses, torch.cat([z[:, :1], new[:, 1:]], dim=1), new)
+
+
+def u_shaped_episodes(count: int = 12, seed: int = 0) -> EpisodeSet:
+    """Noisy walks along the detour (up the left side, over the wall, down the right side), both ways."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[0.1, 0.1], [0.1, 0.9], [0.9, 0.9], [0.9, 0.1]])
+    episodes = []
+    for i in range(count):
+        path = corners if i % 2 == 0 else corners[::-1]
+        points = np.concatenate([np.linspace(a, b, 16, endpoint=False) for a, b in zip(path[:-1], path[1:], strict=True)])
+        points = np.concatenate([points, path[-1:]]) + rng.normal(0, 0.01, (len(points) + 1, 2))
+        points = points.astype(np.float32)
+        episodes.append({"observations": points, "states": points, "actions": np.zeros((len(points) - 1, 2), np.float32),
+                         "goal": points[-1]})
+    return EpisodeSet.from_episodes(episodes, metadata={})
+
+
+@pytest.fixture(scope="module")
+def graph() -> LandmarkGraph:
+    return LandmarkGraph.from_episodes(IdentityModel(), u_shaped_episodes(), **LANDMARKS)
+
+
+def test_geodesic_distance_goes_round_the_wall(graph: LandmarkGraph) -> None:
+    goal = torch.tensor(GOAL, dtype=torch.float32)
+    to_goal = graph.distances_to(goal)
+    at_start = float(graph.cost_to_go(torch.tensor(START[None], dtype=torch.float32), goal, to_goal)[0])
+    assert at_start == pytest.approx(2.2, abs=0.25)  # not the straight 0.8
+    # next to the goal the direct local hop wins: the distance is the straight one
+    near = torch.tensor([[0.9, 0.15]], dtype=torch.float32)
+    assert float(graph.cost_to_go(near, goal, to_goal)[0]) == pytest.approx(0.05, abs=1e-4)
+    # along the detour the distance falls monotonically towards the goal
+    route = torch.tensor([[0.1, 0.1], [0.1, 0.5], [0.1, 0.9], [0.5, 0.9], [0.9, 0.9], [0.9, 0.5]])
+    along = graph.cost_to_go(route, goal, to_goal)
+    assert torch.all(along[1:] < along[:-1])
+
+
+def test_graph_edges_are_symmetric_and_local(graph: LandmarkGraph) -> None:
+    forward = set(zip(graph.sources.tolist(), graph.targets.tolist(), strict=True))
+    assert forward == {(j, i) for i, j in forward}
+    # no edge crosses the wall below its top
+    a, b = graph.nodes[graph.sources], graph.nodes[graph.targets]
+    crossing = ((a[:, 0] - WALL_X) * (b[:, 0] - WALL_X) < 0) & (torch.minimum(a[:, 1], b[:, 1]) < WALL_TOP - 0.1)
+    assert not crossing.any()
+    # an edge costs at least its straight length (recorded paths may wind), and is local
+    assert torch.all(graph.weights >= (a - b).norm(dim=-1) - 1e-4)
+    assert graph.weights.max() < 0.3
+
+
+def run_mpc(energy: Energy, steps: int = 80) -> float:
+    model = IdentityModel()
+    if energy.needs_data:
+        energy.fit(model, u_shaped_episodes())
+    planner = CEM(8, 2, samples=128, iterations=3, elites=16, init_std=0.6, min_std=0.05, model=model,
+                  energy=energy, seed=0)
+    agent = MPCAgent(model, planner, replan_every=1)
+    agent.reset(seed=0)
+    z = torch.tensor(START[None], dtype=torch.float32)
+    for _ in range(steps):
+        obs = {"observation": z[0].numpy(), "goal": GOAL.astype(np.float32)}
+        z = step(z, torch.as_tensor(agent.act(obs, {}))[None])
+    return float((z[0] - torch.as_tensor(GOAL)).norm())
+
+
+def test_mpc_with_geodesic_energy_goes_round_where_straight_energy_stalls() -> None:
+    straight = Energy({"goal": GoalDistance(1.0, 0.5, "l2")})
+    geodesic = Energy({"goal": GeodesicGoalDistance(1.0, 0.5, LANDMARKS)})
+    assert run_mpc(straight) > 0.3  # stuck against the wall, the greedy failure
+    assert run_mpc(geodesic) < 0.05
+
+
+def test_step_whitening_makes_a_fixed_direction_dear() -> None:
+    """Latents (x, c): x moves within an episode, c is a per-episode constant (like a door's height)."""
+    rng = np.random.default_rng(0)
+    latents = [torch.tensor(np.c_[np.cumsum(rng.normal(0, 0.1, 50)), np.full(50, rng.uniform(-1, 1))],
+                            dtype=torch.float32) for _ in range(20)]
+    metric = step_whitening(latents, floor=0.01)
+    moved, fixed = (metric @ torch.tensor([1.0, 0.0])).norm(), (metric @ torch.tensor([0.0, 1.0])).norm()
+    # eigenvalues (v, 0): the fixed one is floored at 0.01 * v / 2, so it weighs sqrt(2 / 0.01) times more
+    assert float(fixed / moved) == pytest.approx(np.sqrt(2 / 0.01), rel=0.01)
+
+
+def test_geodesic_term_must_be_fitted() -> None:
+    term = GeodesicGoalDistance(1.0, 0.0, LANDMARKS)
+    with pytest.raises(RuntimeError, match="fit"):
+        term(torch.zeros(1, 2, 2), torch.zeros(2), torch.zeros(1, 2, 2))
