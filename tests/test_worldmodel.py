@@ -120,6 +120,14 @@ def test_ema_target_moves_towards_online_encoder():
     assert torch.allclose(target, before + 0.5)
 
 
+def test_latent_norm_bounds_every_latent_whatever_the_input_scale():
+    model = build_world_model(model_cfg("state", "model.latent_norm=true").model, (8,), action_dim=2)
+    z = model.encode(1e4 * torch.randn(16, 8))
+    dim = z.shape[1]
+    assert torch.allclose(z.mean(dim=1), torch.zeros(16), atol=1e-4)
+    assert torch.allclose(z.norm(dim=1), torch.full((16,), dim**0.5), rtol=1e-3)
+
+
 def test_vicreg_known_values():
     vicreg = VICReg(std_weight=1.0, cov_weight=1.0, std_target=1.0, eps=0.0)
     spread = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]])  # std 1.63, no covariance

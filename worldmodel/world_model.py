@@ -101,6 +101,10 @@ def build_world_model(model_cfg: DictConfig, obs_shape: Sequence[int], action_di
     latent_dim, frame_stack = int(model_cfg.latent_dim), int(model_cfg.frame_stack)
     encoder = instantiate(model_cfg.encoder, obs_shape=list(stacked_shape(obs_shape, frame_stack)),
                           latent_dim=latent_dim)
+    if model_cfg.get("latent_norm", False):
+        # every latent scaled to norm sqrt(D): the encoder cannot blow the latents up, which is how
+        # training on near-identical maze images diverged (docs/EXPERIMENTS.md)
+        encoder = nn.Sequential(encoder, nn.LayerNorm(latent_dim, elementwise_affine=False))
     predictor = instantiate(model_cfg.predictor, latent_dim=latent_dim, action_dim=action_dim)
     inverse = None
     if model_cfg.inverse_dynamics is not None:
