@@ -19,6 +19,11 @@ class EnergyTerm(Protocol):
     def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
 
 
+def final_and_running(per_step: torch.Tensor, final_weight: float, running_weight: float) -> torch.Tensor:
+    """``final_weight * d_last + running_weight * mean_t d_t`` of per-step goal distances ``(N, T)``."""
+    return final_weight * per_step[:, -1] + running_weight * per_step.mean(dim=1)
+
+
 def _l2(diff: torch.Tensor) -> torch.Tensor:
     return diff.norm(dim=-1)
 
@@ -46,7 +51,7 @@ class GoalDistance:
 
     def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         per_step = self.distance(z_pred - z_goal)  # (N, H)
-        return self.final_weight * per_step[:, -1] + self.running_weight * per_step.mean(dim=1)
+        return final_and_running(per_step, self.final_weight, self.running_weight)
 
 
 class GeodesicGoalDistance:
@@ -82,7 +87,7 @@ class GeodesicGoalDistance:
         horizon = z_pred.shape[1]
         steps = torch.arange(horizon - 1, -1, -self.running_every).flip(0) if self.running_weight else [-1]
         per_step = self.graph.cost_to_go(z_pred[:, steps], z_goal, self._to_goal)  # (N, len(steps))
-        return self.final_weight * per_step[:, -1] + self.running_weight * per_step.mean(dim=1)
+        return final_and_running(per_step, self.final_weight, self.running_weight)
 
 
 class ActionMagnitude:

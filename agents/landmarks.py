@@ -12,7 +12,7 @@ goes both ways), which holds for the point masses and arms of our tasks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -36,6 +36,10 @@ class LandmarkGraph:
     weights: torch.Tensor  # (E,) float
     radius: float
     far_penalty: float
+    node_sq_norms: torch.Tensor = field(init=False)  # (M,) for the distance expansion in cost_to_go
+
+    def __post_init__(self) -> None:
+        self.node_sq_norms = self.nodes.pow(2).sum(1)
 
     @classmethod
     @torch.no_grad()
@@ -65,7 +69,8 @@ class LandmarkGraph:
         """
         if stride < 1 or hop_steps < 1 or max_landmarks < 2:
             raise ValueError("stride, hop_steps must be >= 1 and max_landmarks >= 2")
-        latents = [encode_episodes(model, episodes, np.array([i]), batch_size)[0] for i in range(episodes.num_episodes)]
+        z_all, _ = encode_episodes(model, episodes, np.arange(episodes.num_episodes), batch_size)
+        latents = list(z_all.split((episodes.episode_lengths + 1).tolist()))  # one tensor per episode
         dim = latents[0].shape[-1]
         metric = torch.eye(dim) if whitening_floor is None else step_whitening(latents, whitening_floor)
         latents = [z @ metric.T for z in latents]
@@ -115,7 +120,7 @@ class LandmarkGraph:
         """
         dist = self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
         for _ in range(len(self.nodes)):
-            through = (dist[self.targets] + self.weights).to(dist.dtype)
+            through = dist[self.targets] + self.weights
             relaxed = dist.scatter_reduce(0, self.sources, through, reduce="amin")
             if torch.equal(relaxed, dist):
                 break
@@ -130,7 +135,7 @@ class LandmarkGraph:
         ``(N, M)`` buffer (a third faster).
         """
         flat, goal = z.reshape(-1, z.shape[-1]) @ self.metric.T, goal @ self.metric.T
-        squared = torch.addmm(self.nodes.pow(2).sum(1), flat, self.nodes.T, alpha=-2)
+        squared = torch.addmm(self.node_sq_norms, flat, self.nodes.T, alpha=-2)
         if torch.is_grad_enabled() and flat.requires_grad:  # gradient planners: no in-place ops
             hop = self.local((squared + flat.pow(2).sum(1, keepdim=True)).clamp(min=0).sqrt()) + to_goal
         else:
