@@ -83,8 +83,19 @@ def fmt_success(agent: dict[str, Any] | None) -> str:
     return f"{agent['success_rate']:.0%} [{low:.2f}, {high:.2f}]"
 
 
+def planner_label(spec: dict[str, Any]) -> str:
+    """``cem_dense (H=5, 512x6)``: the config name and the budget it resolved to (results files from
+    before planner names were recorded show the optimizer's class instead)."""
+    planner = spec["planner"]
+    name = spec.get("planner_name") or planner["optimizer"]["_target_"].rsplit(".", 1)[-1]
+    budget = [f"H={planner['horizon']}"]
+    if "samples" in planner["optimizer"]:
+        budget.append(f"{planner['optimizer']['samples']}x{planner['optimizer']['iterations']}")
+    return f"{name} ({', '.join(budget)})"
+
+
 def results_table(runs: list[dict[str, Any]]) -> str:
-    lines = ["| task | obs | JEPA | Oracle | GCBC | random | JEPA/Oracle | JEPA plan ms | JEPA energy | episodes | train min | probe R² |",
+    lines = ["| task | obs | JEPA | Oracle | GCBC | random | JEPA/Oracle | JEPA plan ms | JEPA planner, energy | episodes | train min | probe R² |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         agents = r["agents"]
@@ -94,7 +105,7 @@ def results_table(runs: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['task']} | {r['obs']} | {fmt_success(jepa)} | {fmt_success(oracle)} | "
             f"{fmt_success(agents.get('gcbc'))} | {fmt_success(agents.get('random'))} | {ratio} | {plan_ms} | "
-            f"{r['spec'].get('energy_name', '–')} | "
+            f"{planner_label(r['spec'])}, {r['spec'].get('energy_name', '–')} | "
             f"{jepa['episodes'] if jepa else '–'} | {r['train']['seconds_this_run'] / 60:.1f} | {r['probe']['probe_r2']:.3f} |")
     return "\n".join(lines)
 
@@ -126,7 +137,9 @@ are measured anew every time.
 Success rate with its 95% Wilson interval; the same pairs for every agent (pair seed
 {', '.join(sorted({str(r['spec']['seed']) for r in runs}))}, never the collection seed). JEPA = MPC on the learned world
 model; Oracle = the same planner and budget on the true simulator; GCBC = goal-conditioned behaviour
-cloning on the same data; plan ms = median wall time per control step. JEPA energy
+cloning on the same data; plan ms = median wall time per control step. JEPA planner
+(`configs/planner/`, chosen per task and obs mode in `configs/task/`) with its horizon H and candidates (GD: starts) x iterations
+where the optimizer has one such budget. JEPA energy
 (`configs/energy/`): latent = straight latent distance to the goal; geodesic = distance along a graph
 of the dataset's encoded observations (`agents/landmarks.py`), which goes round walls; the oracle
 always uses the straight distance between true positions.

@@ -171,6 +171,7 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
         "success": "info['success'] at the first success (episode stops there)" if cfg.stop_on_success
         else "info['success'] after the last step (max_steps, or earlier if the env ends the episode)",
         "success_threshold": float(env.unwrapped.success_threshold),
+        "planner_name": HydraConfig.get().runtime.choices.get("planner"),  # configs/planner/<name>.yaml
         "planner": OmegaConf.to_container(cfg.planner, resolve=True),
         "energy_name": HydraConfig.get().runtime.choices.get("energy"),  # configs/energy/<name>.yaml
         "energy": OmegaConf.to_container(cfg.energy, resolve=True),

@@ -246,6 +246,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = Path(__file__).parents[1]
     model_cfg = OmegaConf.load(root / "configs" / "model" / "jepa.yaml")
     cfg = OmegaConf.create({"obs": "state", "data": str(tmp_path_factory.mktemp("nodata") / "missing")})
+    cfg.task = OmegaConf.load(root / "configs" / "task" / "reacher.yaml")  # the model config reads task choices
     cfg.model = model_cfg
     cfg.model.latent_dim = 16
     cfg.model.regularizer = None

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 # ``++`` adds a key the pipeline's own config does not list; it is passed on to that stage's script.
@@ -39,6 +40,7 @@ def test_tiny_pipeline_plans_better_than_random_on_held_out_pairs(tiny_run) -> N
     jepa, random = results["agents"]["jepa"], results["agents"]["random"]
     config = OmegaConf.load(out / "config.yaml")
     assert results["spec"]["seed"] == config.eval_seed != config.seed  # pairs collection never drew
+    assert results["spec"]["planner_name"] == "cem" and results["spec"]["energy_name"] == "latent"  # the task's
     assert jepa["episodes"] == random["episodes"] == 10
     assert jepa["success_rate"] >= random["success_rate"] + 0.3, (jepa, random)
     assert jepa["distance"] < random["distance"]
@@ -65,6 +67,14 @@ def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("already done") == 2
     assert (out / "train" / "summary.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("task,obs,planner", [("reacher", "state", "cem"), ("reacher", "pixels", "cem_dense"),
+                                              ("wall", "pixels", "cem")])
+def test_pipeline_passes_each_task_its_planner_per_obs_mode(repo_root: Path, task: str, obs: str, planner: str) -> None:
+    with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
+        cfg = compose("pipeline", overrides=[f"task={task}", f"obs={obs}"])
+    assert cfg.evaluate.planner == planner
 
 
 def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:

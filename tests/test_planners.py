@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from agents.planners import CEM, MPPI, CEMGradient, GradientPlanner, Planner
 
@@ -108,7 +108,8 @@ def test_default_budgets_plan_through_a_model(config: Path) -> None:
     """Every ``configs/planner`` file builds, and its plan moves the latent towards the goal."""
     from agents.energy import Energy, GoalDistance
 
-    cfg = OmegaConf.load(config)
+    with initialize_config_dir(config_dir=str(config.parents[1]), version_base="1.3"):
+        cfg = compose("evaluate", overrides=["checkpoint=unused", f"planner={config.stem}"]).planner  # with its defaults
     energy = Energy({"goal": GoalDistance(final_weight=1.0, running_weight=0.0, metric="l2")})
     planner = instantiate(cfg.optimizer, horizon=cfg.horizon, action_dim=2, model=ShiftModel(), energy=energy)
     z0, goal = torch.zeros(2), torch.tensor([1.5, -2.0])

@@ -13,6 +13,7 @@ from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.data import WindowSampler, measure_window_rate
 from worldmodel.diagnostics import latent_stats, linear_probe_r2, plannability, prediction_errors
+from worldmodel.encoders import KeypointEncoder, SpatialSoftArgmax
 from worldmodel.frames import FrameHistory
 from worldmodel.losses import JEPAObjective, SIGReg, VICReg
 from worldmodel.world_model import build_world_model, normalization_stats
@@ -106,6 +107,31 @@ def test_encode_and_rollout_shapes_and_gradients(obs, shape, dtype):
     assert torch.allclose(predicted[:, 1], step_by_step)
     predicted.sum().backward()
     assert actions.grad is not None and actions.grad.abs().sum() > 0
+
+
+def test_soft_argmax_finds_a_peak_and_keypoints_depend_on_the_image():
+    soft_argmax = SpatialSoftArgmax(5, 9)
+    features = torch.zeros(1, 2, 5, 9)
+    features[0, 0, 1, 6] = 50.0  # row 1 of 5 -> y = -0.5; column 6 of 9 -> x = 0.5
+    features[0, 1, 4, 0] = 50.0  # bottom-left corner
+    assert torch.allclose(soft_argmax(features), torch.tensor([[0.5, -0.5, -1.0, 1.0]]), atol=1e-4)
+    # a uniform map has its mean in the middle
+    assert torch.allclose(soft_argmax(torch.zeros(1, 1, 5, 9)), torch.zeros(1, 2), atol=1e-6)
+
+    encoder = KeypointEncoder((16, 16, 1), latent_dim=4, channels=[8], strides=[1], keypoints=3, hidden_dim=16)
+    images = torch.zeros(2, 16, 16, 1)
+    images[0, 3, 3], images[1, 12, 12] = 1.0, 1.0
+    keypoints = encoder.soft_argmax(encoder.conv(images.permute(0, 3, 1, 2)))
+    assert keypoints.shape == (2, 6) and encoder(images).shape == (2, 4)
+    assert not torch.allclose(keypoints[0], keypoints[1])
+
+
+@pytest.mark.parametrize("overrides,encoder", [(["task=reacher"], "KeypointEncoder"),
+                                               (["task=pointmaze-umaze"], "CNNEncoder"),
+                                               (["task=reacher", "model.pixel_encoder=cnn"], "CNNEncoder")])
+def test_each_task_names_its_pixel_encoder_and_an_override_wins(overrides, encoder):
+    model = build_world_model(model_cfg("pixels", *overrides).model, (64, 64, 3), action_dim=2)
+    assert type(model.encoder).__name__ == encoder
 
 
 def test_ema_target_moves_towards_online_encoder():
