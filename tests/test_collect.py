@@ -74,6 +74,22 @@ def test_unwritable_out_is_one_line_from_the_command_line(script: str) -> None:
         "error: cannot write to out=/proc/jepa-planner-test/run (No such file or directory)"]
 
 
+def test_a_choice_naming_nothing_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    """e.g. ``model.pixel_encoder=resnet``: the config cannot resolve, and scripts say so in one line."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from worldmodel.runtime import cli_main
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=["task=reacher", "obs=pixels", "data=unused", "model.pixel_encoder=resnet"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(lambda: OmegaConf.to_container(cfg, resolve=True))()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: config model.encoder: Interpolation key 'pixel_encoders.resnet' not found"]
+
+
 def test_a_worker_that_cannot_start_is_an_error_not_a_hang(tmp_path: Path) -> None:
     no_arguments = {"_target_": WAYPOINTS["_target_"]}
     broken = CollectionSpec(task="wall", obs="state", image_size=16, seed=0, policy=no_arguments)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationKeyError
 
 from envs.errors import UserInputError
 
@@ -150,6 +151,9 @@ def cli_main(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except UserInputError as err:
             print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except InterpolationKeyError as err:  # a choice key naming nothing, e.g. model.pixel_encoder=foo
+            print(f"error: config {err.full_key}: {str(err).splitlines()[0]}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print("interrupted: everything finished so far was kept", file=sys.stderr)
