@@ -10,6 +10,7 @@ keeps what finished), videos/<agent>_pair<i>_<success|failure>.mp4 and, with gcb
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,13 @@ def build_gcbc(ctx: Context) -> GCBCAgent:
         "depth": g.depth,
     }
     policy = GCBCPolicy(**build_kwargs).to(ctx.device)
-    train_gcbc(policy, episodes, g.steps, g.batch_size, g.lr, g.max_goal_offset, ctx.cfg.seed)
+    batch_size = g.batch_size if isinstance(g.batch_size, int) else g.batch_size[ctx.meta.obs]  # one number, or per obs
+    planning_threads = torch.get_num_threads()
+    torch.set_num_threads(g.threads or os.cpu_count() or 1)  # training batches are large, unlike planning's
+    try:
+        train_gcbc(policy, episodes, g.steps, batch_size, g.lr, g.max_goal_offset, ctx.cfg.seed)
+    finally:
+        torch.set_num_threads(planning_threads)
     save_gcbc(ctx.run_dir / "gcbc.safetensors", policy, build_kwargs)
     return GCBCAgent(policy.eval())
 
