@@ -309,3 +309,23 @@ def test_geodesic_energy_builds_its_graph_from_the_dataset(repo_root: Path, tiny
     spec = json.loads((tmp_path / "eval" / "results.json").read_text())["spec"]
     assert spec["energy"]["terms"]["goal"]["_target_"] == "agents.energy.GeodesicGoalDistance"
     assert spec["data"] == str(tmp_path / "data")
+
+
+@pytest.mark.parametrize("batch_size", [None, "gcbc.batch_size=8"])  # per obs mode (the default), or one number
+def test_evaluate_trains_gcbc_on_the_dataset_and_saves_it(
+    repo_root: Path, tiny_checkpoint: Path, tmp_path: Path, batch_size: str | None
+) -> None:
+    collect = subprocess.run(
+        [sys.executable, str(repo_root / "scripts" / "collect.py"), "task=reacher", "obs=state", "episodes=3",
+         "workers=1", f"out={tmp_path / 'data'}"],
+        capture_output=True, text=True, cwd=repo_root, timeout=300,
+    )
+    assert collect.returncode == 0, collect.stderr
+    overrides = [f"checkpoint={tiny_checkpoint}", "agents=[gcbc]", "episodes=1", "max_steps=3", "video.episodes=0",
+                 f"data={tmp_path / 'data'}", "gcbc.steps=3", f"out={tmp_path / 'eval'}"]
+    proc = run_evaluate(repo_root, *overrides, *([batch_size] if batch_size else []))
+    assert proc.returncode == 0, proc.stderr
+    policy, kwargs = load_gcbc(tmp_path / "eval" / "gcbc.safetensors", torch.device("cpu"))
+    assert kwargs["obs_shape"] == [8] and kwargs["action_dim"] == 2
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["agents"]["gcbc"]["episodes"] == 1
