@@ -192,8 +192,8 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
 @hydra.main(config_path="../configs", config_name="evaluate", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
-    if cfg.threads < 1:
-        raise UserInputError(f"threads must be at least 1, got {cfg.threads}")
+    if cfg.threads < 1 or (cfg.gcbc.threads is not None and cfg.gcbc.threads < 1):
+        raise UserInputError(f"threads and gcbc.threads must be at least 1, got {cfg.threads} and {cfg.gcbc.threads}")
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
     model, model_cfg = load_world_model(cfg.checkpoint, device=str(resolve_device(cfg.device)))

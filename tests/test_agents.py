@@ -325,7 +325,7 @@ def test_evaluate_trains_gcbc_on_the_dataset_and_saves_it(
                  f"data={tmp_path / 'data'}", "gcbc.steps=3", f"out={tmp_path / 'eval'}"]
     proc = run_evaluate(repo_root, *overrides, *([batch_size] if batch_size else []))
     assert proc.returncode == 0, proc.stderr
-    policy, kwargs = load_gcbc(tmp_path / "eval" / "gcbc.safetensors", torch.device("cpu"))
+    _, kwargs = load_gcbc(tmp_path / "eval" / "gcbc.safetensors", torch.device("cpu"))
     assert kwargs["obs_shape"] == [8] and kwargs["action_dim"] == 2
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["agents"]["gcbc"]["episodes"] == 1
