@@ -264,6 +264,16 @@ def run_evaluate(repo_root: Path, *overrides: str) -> subprocess.CompletedProces
     )
 
 
+def collect_small_dataset(repo_root: Path, out: Path) -> None:
+    """Three state-reacher episodes, for the agents that need the dataset (geodesic energy, GCBC)."""
+    collect = subprocess.run(
+        [sys.executable, str(repo_root / "scripts" / "collect.py"), "task=reacher", "obs=state", "episodes=3",
+         "workers=1", f"out={out}"],
+        capture_output=True, text=True, cwd=repo_root, timeout=300,
+    )
+    assert collect.returncode == 0, collect.stderr
+
+
 def test_evaluate_writes_results_and_videos(repo_root: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     proc = run_evaluate(
@@ -298,12 +308,7 @@ def test_geodesic_energy_builds_its_graph_from_the_dataset(repo_root: Path, tiny
             "energy=geodesic", "planner.optimizer.samples=16"]
     missing = run_evaluate(repo_root, *base, f"out={tmp_path / 'nodata'}")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ")  # the checkpoint's data is gone
-    collect = subprocess.run(
-        [sys.executable, str(repo_root / "scripts" / "collect.py"), "task=reacher", "obs=state", "episodes=3",
-         "workers=1", f"out={tmp_path / 'data'}"],
-        capture_output=True, text=True, cwd=repo_root, timeout=300,
-    )
-    assert collect.returncode == 0, collect.stderr
+    collect_small_dataset(repo_root, tmp_path / "data")
     proc = run_evaluate(repo_root, *base, f"data={tmp_path / 'data'}", f"out={tmp_path / 'eval'}")
     assert proc.returncode == 0, proc.stderr
     spec = json.loads((tmp_path / "eval" / "results.json").read_text())["spec"]
@@ -315,12 +320,7 @@ def test_geodesic_energy_builds_its_graph_from_the_dataset(repo_root: Path, tiny
 def test_evaluate_trains_gcbc_on_the_dataset_and_saves_it(
     repo_root: Path, tiny_checkpoint: Path, tmp_path: Path, batch_size: str | None
 ) -> None:
-    collect = subprocess.run(
-        [sys.executable, str(repo_root / "scripts" / "collect.py"), "task=reacher", "obs=state", "episodes=3",
-         "workers=1", f"out={tmp_path / 'data'}"],
-        capture_output=True, text=True, cwd=repo_root, timeout=300,
-    )
-    assert collect.returncode == 0, collect.stderr
+    collect_small_dataset(repo_root, tmp_path / "data")
     overrides = [f"checkpoint={tiny_checkpoint}", "agents=[gcbc]", "episodes=1", "max_steps=3", "video.episodes=0",
                  f"data={tmp_path / 'data'}", "gcbc.steps=3", f"out={tmp_path / 'eval'}"]
     proc = run_evaluate(repo_root, *overrides, *([batch_size] if batch_size else []))
