@@ -134,6 +134,15 @@ def test_each_task_names_its_pixel_encoder_and_an_override_wins(overrides, encod
     assert type(model.encoder).__name__ == encoder
 
 
+@pytest.mark.parametrize("obs,overrides,weight", [
+    ("pixels", ["task=reacher"], 1.0),
+    ("state", ["task=wall"], 0.0),
+    ("pixels", ["task=reacher", "model.loss.temporal_smoothness_weight=0.3"], 0.3),
+])
+def test_each_task_names_its_temporal_smoothness_and_an_override_wins(obs, overrides, weight):
+    assert model_cfg(obs, *overrides).model.loss.temporal_smoothness_weight == weight
+
+
 def test_ema_target_moves_towards_online_encoder():
     cfg = model_cfg("state", "model.ema_decay=0.5")
     model = build_world_model(cfg.model, (8,), action_dim=2)
@@ -279,12 +288,48 @@ def test_checkpoint_errors_are_user_errors(tmp_path):
 
 def test_objective_logs_every_term_and_adds_them_with_their_weights():
     inverse = "{_target_: worldmodel.losses.InverseDynamicsHead, hidden_dim: 32, depth: 1, weight: 1.0}"
-    cfg = model_cfg("state", f"model.inverse_dynamics={inverse}")
+    cfg = model_cfg("state", f"model.inverse_dynamics={inverse}", "model.loss.temporal_smoothness_weight=0.5")
     model = build_world_model(cfg.model, (3,), action_dim=2)
     objective = JEPAObjective(model, VICReg(1.0, 0.04, 1.0, 1e-4), **cfg.model.loss)
     batch = WindowSampler(counting_episodes([20, 30]), window=3, batch_size=16).sample(0)
     loss, terms = objective(batch.obs, batch.actions, step=0)
-    assert set(terms) == {"loss", "pred_teacher_forced", "pred_open_loop", "vicreg_std", "vicreg_cov", "inverse_dynamics"}
+    assert set(terms) == {"loss", "pred_teacher_forced", "pred_open_loop", "vicreg_std", "vicreg_cov",
+                          "temporal_smoothness", "inverse_dynamics"}
     expected = terms["pred_teacher_forced"] + terms["pred_open_loop"] + terms["vicreg_std"] \
-        + 0.04 * terms["vicreg_cov"] + terms["inverse_dynamics"]
+        + 0.04 * terms["vicreg_cov"] + 0.5 * terms["temporal_smoothness"] + terms["inverse_dynamics"]
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    with torch.no_grad():
+        z = model.encode(batch.obs.flatten(0, 1)).unflatten(0, batch.obs.shape[:2])
+    assert terms["temporal_smoothness"].item() == pytest.approx((z[:, 1:] - z[:, :-1]).pow(2).mean().item(), rel=1e-5)
+
+
+def step_to_spread_ratio(weight: float) -> float:
+    """Train a small state model on random walks; return its one-step latent change over the latent spread."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(8):
+        actions = rng.uniform(-1, 1, (40, 2)).astype(np.float32)
+        positions = np.concatenate([np.zeros((1, 2)), np.cumsum(0.1 * actions, 0)]).astype(np.float32)
+        obs = np.c_[positions, np.sin(3 * positions)].astype(np.float32)
+        episodes.append({"observations": obs, "actions": actions, "states": positions, "goal": obs[-1]})
+    data = EpisodeSet.from_episodes(episodes, {"task": "reacher", "obs": "state", "image_size": None})
+    cfg = model_cfg("state", f"model.loss.temporal_smoothness_weight={weight}", "model.latent_dim=8")
+    model = build_world_model(cfg.model, (4,), action_dim=2)
+    objective = JEPAObjective(model, VICReg(1.0, 0.04, 1.0, 1e-4), **cfg.model.loss)
+    optimizer = torch.optim.Adam(objective.parameters(), lr=1e-3)
+    sampler = WindowSampler(data, window=4, batch_size=64, seed=0)
+    for step in range(150):
+        batch = sampler.sample(step)
+        loss, _ = objective(batch.obs, batch.actions, step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        z = model.encode(torch.as_tensor(np.concatenate([e["observations"] for e in episodes])))
+    z = z.unflatten(0, (8, 41))
+    return float((z[:, 1:] - z[:, :-1]).norm(dim=-1).mean() / z.flatten(0, 1).std(0).norm())
+
+
+def test_temporal_smoothness_shrinks_one_step_latent_changes_against_the_spread():
+    assert step_to_spread_ratio(3.0) < 0.8 * step_to_spread_ratio(0.0)  # measured: 0.20 against 0.30

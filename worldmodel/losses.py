@@ -92,13 +92,18 @@ class JEPAObjective(nn.Module):
     Teacher-forced: predict ``z_{t+1}`` from the encoded ``z_t`` at every step of the window.
     Open-loop: roll the predictor out from ``z_0`` over the whole window (what planning does).
     Targets come from ``WorldModel.encode_target`` (stop-gradient or EMA encoder).
+    Temporal smoothness (PLDM's time-similarity term): the mean squared latent step ``z_{t+1} - z_t``
+    (per dimension, like the prediction terms).
+    Against the regularizer's spread it makes latent distance grow with the steps between two
+    observations, so a straight latent distance to the goal has fewer false minima to plan into.
     """
 
     def __init__(self, model: nn.Module, regularizer: nn.Module, teacher_forcing_weight: float,
-                 open_loop_weight: float) -> None:
+                 open_loop_weight: float, temporal_smoothness_weight: float = 0.0) -> None:
         super().__init__()
         self.model, self.regularizer = model, regularizer
         self.teacher_forcing_weight, self.open_loop_weight = teacher_forcing_weight, open_loop_weight
+        self.temporal_smoothness_weight = temporal_smoothness_weight
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
         batch, steps = obs.shape[:2]
@@ -111,6 +116,10 @@ class JEPAObjective(nn.Module):
         reg_loss, terms = self.regularizer(z.flatten(0, 1), step)
         loss = self.teacher_forcing_weight * teacher + self.open_loop_weight * open_loop + reg_loss
         terms = {"pred_teacher_forced": teacher, "pred_open_loop": open_loop, **terms}
+        if self.temporal_smoothness_weight:
+            smoothness = F.mse_loss(z[:, 1:], z[:, :-1])
+            loss = loss + self.temporal_smoothness_weight * smoothness
+            terms["temporal_smoothness"] = smoothness
         head = self.model.inverse_dynamics
         if head is not None:
             inverse = F.mse_loss(head(z[:, :-1], z[:, 1:]), actions)

@@ -96,7 +96,7 @@ def check_finite(obs: torch.Tensor, actions: torch.Tensor, loss: torch.Tensor, s
 
 def plot_loss_curve(rows: list[dict[str, Any]], fields: list[str], path: Path) -> None:
     """One panel per logged loss term against the step (matplotlib's Agg canvas, no display needed)."""
-    keys = [k for k in fields if k == "loss" or k.startswith(("pred_", "vicreg", "sigreg", "inverse"))]
+    keys = [k for k in fields if k == "loss" or k.startswith(("pred_", "vicreg", "sigreg", "inverse", "temporal"))]
     fig = Figure(figsize=(6, 1.8 * len(keys)))
     axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
     steps = [float(r["step"]) for r in rows]
