@@ -326,8 +326,7 @@ def step_to_spread_ratio(weight: float) -> float:
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        z = model.encode(torch.as_tensor(np.concatenate([e["observations"] for e in episodes])))
-    z = z.unflatten(0, (8, 41))
+        z = model.encode(torch.as_tensor(data.observations)).unflatten(0, (8, 41))
     return float((z[:, 1:] - z[:, :-1]).norm(dim=-1).mean() / z.flatten(0, 1).std(0).norm())
 
 
