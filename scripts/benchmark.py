@@ -140,9 +140,10 @@ model; Oracle = the same planner and budget on the true simulator; GCBC = goal-c
 cloning on the same data; plan ms = median wall time per control step. JEPA planner
 (`configs/planner/`, chosen per task and obs mode in `configs/task/`) with its horizon H and candidates (GD: starts) x iterations
 where the optimizer has one such budget. JEPA energy
-(`configs/energy/`): latent = straight latent distance to the goal; geodesic = distance along a graph
-of the dataset's encoded observations (`agents/landmarks.py`), which goes round walls; the oracle
-always uses the straight distance between true positions.
+(`configs/energy/`, chosen per task and obs mode): latent = straight latent distance to the goal;
+geodesic = distance along a graph of the dataset's encoded observations (`agents/landmarks.py`), which
+goes round walls (geodesic_wide: with a two-step hop radius; geodesic_whitened: in units of one-step
+latent motion); the oracle always uses the straight distance between true positions.
 
 {results_table(runs)}
 

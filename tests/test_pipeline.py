@@ -69,12 +69,19 @@ def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
     assert (out / "train" / "summary.json").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize("task,obs,planner", [("reacher", "state", "cem"), ("reacher", "pixels", "cem_dense"),
-                                              ("wall", "pixels", "cem")])
-def test_pipeline_passes_each_task_its_planner_per_obs_mode(repo_root: Path, task: str, obs: str, planner: str) -> None:
+@pytest.mark.parametrize("task,obs,planner,energy,hop_steps", [
+    ("reacher", "state", "cem", "latent", None), ("reacher", "pixels", "cem_dense", "latent", None),
+    ("pointmaze-umaze", "state", "cem", "geodesic", 1), ("pointmaze-umaze", "pixels", "cem", "geodesic_wide", 2),
+    ("wall", "pixels", "cem", "geodesic_whitened", 1)])
+def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
+    repo_root: Path, task: str, obs: str, planner: str, energy: str, hop_steps: int | None
+) -> None:
     with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
         cfg = compose("pipeline", overrides=[f"task={task}", f"obs={obs}"])
-    assert cfg.evaluate.planner == planner
+        chosen = compose("evaluate", overrides=["checkpoint=unused", f"energy={cfg.evaluate.energy}"]).energy
+    assert (cfg.evaluate.planner, cfg.evaluate.energy) == (planner, energy)
+    landmarks = chosen.terms.goal.get("landmarks")
+    assert (landmarks.hop_steps if landmarks else None) == hop_steps
 
 
 def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:

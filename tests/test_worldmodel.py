@@ -136,6 +136,8 @@ def test_each_task_names_its_pixel_encoder_and_an_override_wins(overrides, encod
 
 @pytest.mark.parametrize("obs,overrides,weight", [
     ("pixels", ["task=reacher"], 1.0),
+    ("pixels", ["task=pointmaze-umaze"], 1.0),
+    ("state", ["task=pointmaze-umaze"], 0.0),
     ("state", ["task=wall"], 0.0),
     ("pixels", ["task=reacher", "model.loss.temporal_smoothness_weight=0.3"], 0.3),
 ])
@@ -153,6 +155,19 @@ def test_ema_target_moves_towards_online_encoder():
         online.add_(1.0)
     model.update_target()
     assert torch.allclose(target, before + 0.5)
+
+
+@pytest.mark.parametrize("obs,overrides,norm", [
+    ("pixels", ["task=pointmaze-umaze"], True),
+    ("pixels", ["task=wall"], True),
+    ("pixels", ["task=reacher"], False),
+    ("state", ["task=pointmaze-umaze"], False),
+    ("pixels", ["task=pointmaze-umaze", "model.latent_norm=false"], False),
+])
+def test_each_task_names_its_latent_norm_and_an_override_wins(obs, overrides, norm):
+    model = build_world_model(model_cfg(obs, *overrides).model, (64, 64, 3) if obs == "pixels" else (4,), action_dim=2)
+    ends_in_norm = isinstance(model.encoder, torch.nn.Sequential) and isinstance(model.encoder[-1], torch.nn.LayerNorm)
+    assert ends_in_norm == norm
 
 
 def test_latent_norm_bounds_every_latent_whatever_the_input_scale():
