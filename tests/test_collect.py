@@ -105,6 +105,8 @@ def run_collect(out: Path, *overrides: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, so the test can kill workers too
+        # a shell passes "ignore SIGINT" on to background jobs: give the Ctrl-C test the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

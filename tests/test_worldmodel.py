@@ -131,7 +131,8 @@ def test_soft_argmax_finds_a_peak_and_keypoints_depend_on_the_image():
                                                (["task=reacher", "model.pixel_encoder=cnn"], "CNNEncoder")])
 def test_each_task_names_its_pixel_encoder_and_an_override_wins(overrides, encoder):
     model = build_world_model(model_cfg("pixels", *overrides).model, (64, 64, 3), action_dim=2)
-    assert type(model.encoder).__name__ == encoder
+    inner = model.encoder[0] if isinstance(model.encoder, torch.nn.Sequential) else model.encoder  # latent_norm wraps it
+    assert type(inner).__name__ == encoder
 
 
 @pytest.mark.parametrize("obs,overrides,weight", [
