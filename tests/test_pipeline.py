@@ -70,7 +70,7 @@ def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
 
 
 @pytest.mark.parametrize("task,obs,planner,energy,hop_steps", [
-    ("reacher", "state", "cem", "latent", None), ("reacher", "pixels", "cem_dense", "latent", None),
+    ("reacher", "state", "cem", "latent", None), ("reacher", "pixels", "cem_dense", "geodesic_wide", 2),
     ("pointmaze-umaze", "state", "cem", "geodesic", 1), ("pointmaze-umaze", "pixels", "cem", "geodesic_wide", 2),
     ("wall", "pixels", "cem", "geodesic_whitened", 1)])
 def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
