@@ -146,6 +146,19 @@ def test_each_task_names_its_temporal_smoothness_and_an_override_wins(obs, overr
     assert model_cfg(obs, *overrides).model.loss.temporal_smoothness_weight == weight
 
 
+@pytest.mark.parametrize("obs,overrides,head", [
+    ("pixels", ["task=wall"], True),
+    ("state", ["task=wall"], False),
+    ("pixels", ["task=pointmaze-umaze"], False),
+    ("pixels", ["task=wall", "model.inverse_dynamics.weight=0"], False),
+    ("pixels", ["task=wall", "model.inverse_dynamics=null"], False),  # how checkpoints before the weight read
+])
+def test_each_task_names_its_inverse_dynamics_weight_and_zero_turns_the_head_off(obs, overrides, head):
+    shape = (64, 64, 3) if obs == "pixels" else (5,)
+    model = build_world_model(model_cfg(obs, *overrides).model, shape, action_dim=2)
+    assert (model.inverse_dynamics is not None) == head
+
+
 def test_ema_target_moves_towards_online_encoder():
     cfg = model_cfg("state", "model.ema_decay=0.5")
     model = build_world_model(cfg.model, (8,), action_dim=2)

@@ -107,7 +107,7 @@ def build_world_model(model_cfg: DictConfig, obs_shape: Sequence[int], action_di
         encoder = nn.Sequential(encoder, nn.LayerNorm(latent_dim, elementwise_affine=False))
     predictor = instantiate(model_cfg.predictor, latent_dim=latent_dim, action_dim=action_dim)
     inverse = None
-    if model_cfg.inverse_dynamics is not None:
+    if model_cfg.inverse_dynamics is not None and model_cfg.inverse_dynamics.weight > 0:  # null: old checkpoints
         inverse = instantiate(model_cfg.inverse_dynamics, latent_dim=latent_dim, action_dim=action_dim)
     return WorldModel(encoder, predictor, obs_shape, action_dim, latent_dim, model_cfg.ema_decay, inverse,
                       frame_stack)
