@@ -61,32 +61,62 @@ class GeodesicGoalDistance:
     because the graph only joins latents the data showed to be a short hop apart. It needs the
     world model's dataset: :meth:`fit` builds the graph once per agent, and the landmarks' distances
     to a goal are recomputed only when the goal changes.
+
+    With ``subgoal_steps``, each plan instead aims straight at a waypoint: the landmark that the
+    shortest path from the current latent reaches after ``subgoal_steps`` times the graph's hop
+    radius (:meth:`~agents.landmarks.LandmarkGraph.waypoint`), as search on the replay buffer does.
+    The model then only has to predict motion towards a nearby landmark, not where walls stop the ball.
     """
 
     def __init__(
-        self, final_weight: float, running_weight: float, landmarks: Mapping[str, Any], running_every: int = 1
+        self,
+        final_weight: float,
+        running_weight: float,
+        landmarks: Mapping[str, Any],
+        running_every: int = 1,
+        subgoal_steps: float | None = None,
     ) -> None:
         if running_every < 1:
             raise ValueError(f"running_every must be >= 1, got {running_every}")
+        if subgoal_steps is not None and subgoal_steps <= 0:
+            raise ValueError(f"subgoal_steps must be positive or null, got {subgoal_steps}")
         self.final_weight = final_weight
         self.running_weight = running_weight
         self.running_every = running_every  # the running mean looks at every k-th step, ending at the last
+        self.subgoal_steps = subgoal_steps
         self.landmark_options = dict(landmarks)
         self.graph: LandmarkGraph | None = None
         self._goal: torch.Tensor | None = None
         self._to_goal: torch.Tensor | None = None
+        self._waypoint: torch.Tensor | None = None  # subgoal mode: this plan's aim, set by prepare()
 
     def fit(self, model: torch.nn.Module, episodes: EpisodeSet) -> None:
         self.graph = LandmarkGraph.from_episodes(model, episodes, **self.landmark_options)
 
-    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def _graph_to(self, z_goal: torch.Tensor) -> LandmarkGraph:
+        """The fitted graph, with the landmarks' distances to ``z_goal`` (recomputed when the goal changes)."""
         if self.graph is None:
             raise RuntimeError("GeodesicGoalDistance needs fit(model, episodes) before use")
         if self._goal is None or not torch.equal(self._goal, z_goal):
             self._goal, self._to_goal = z_goal.clone(), self.graph.distances_to(z_goal)
+        return self.graph
+
+    def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+        """Before each plan from ``z0 (D,)``: in subgoal mode, pick the waypoint it aims at."""
+        graph = self._graph_to(z_goal)
+        if self.subgoal_steps is not None:
+            self._waypoint = graph.waypoint(z0, z_goal, self._to_goal, self.subgoal_steps * graph.radius)
+
+    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        graph = self._graph_to(z_goal)
         horizon = z_pred.shape[1]
         steps = torch.arange(horizon - 1, -1, -self.running_every).flip(0) if self.running_weight else [-1]
-        per_step = self.graph.cost_to_go(z_pred[:, steps], z_goal, self._to_goal)  # (N, len(steps))
+        if self.subgoal_steps is None:
+            per_step = graph.cost_to_go(z_pred[:, steps], z_goal, self._to_goal)  # (N, len(steps))
+        elif self._waypoint is None:
+            raise RuntimeError("subgoal mode needs prepare(z0, z_goal) before each plan")
+        else:
+            per_step = ((z_pred[:, steps] - self._waypoint) @ graph.metric.T).norm(dim=-1)
         return final_and_running(per_step, self.final_weight, self.running_weight)
 
 
@@ -130,6 +160,13 @@ class Energy:
         for term in self.terms.values():
             if hasattr(term, "fit"):
                 term.fit(model, episodes)
+
+    def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+        """Once per plan, before the planner scores candidates: let terms that depend on where the
+        plan starts (subgoal mode of :class:`GeodesicGoalDistance`) look at ``z0 (D,)``."""
+        for term in self.terms.values():
+            if hasattr(term, "prepare"):
+                term.prepare(z0, z_goal)
 
     def terms_of(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: term(z_pred, z_goal, actions) for name, term in self.terms.items()}

@@ -38,6 +38,13 @@ class IdentityModel(torch.nn.Module):
         return torch.stack(out, dim=1)
 
 
+class LeakyModel(IdentityModel):
+    """A world model that has not learned the wall: its rollouts pass through it."""
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return (z0[:, None] + STEP * actions.clamp(-1, 1).cumsum(dim=1)).clamp(0, 1)
+
+
 def step(z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     new = (z + STEP * action.clamp(-1, 1)).clamp(0, 1)
     crosses = ((z[:, :1] - WALL_X) * (new[:, :1] - WALL_X) <= 0) & (new[:, 1:] < WALL_TOP)
@@ -56,6 +63,24 @@ def u_shaped_episodes(count: int = 12, seed: int = 0) -> EpisodeSet:
         points = points.astype(np.float32)
         episodes.append({"observations": points, "states": points, "actions": np.zeros((len(points) - 1, 2), np.float32),
                          "goal": points[-1]})
+    return EpisodeSet.from_episodes(episodes, metadata={})
+
+
+def room_walks(count: int = 40, length: int = 40, seed: int = 1) -> EpisodeSet:
+    """:func:`u_shaped_episodes` plus random walks that fill both rooms up to 0.1 from the wall (a ball's
+    radius: the wall is thick, as the wall task's divider, so no hop joins its two faces)."""
+    rng = np.random.default_rng(seed)
+    episodes = [u_shaped_episodes().episode(i) for i in range(u_shaped_episodes().num_episodes)]
+    for i in range(count):
+        z = torch.tensor([[0.3 if i % 2 else 0.7, rng.uniform(0.1, 0.7)]], dtype=torch.float32)
+        points = [z]
+        for _ in range(length):
+            moved = step(z, torch.as_tensor(rng.uniform(-1, 1, (1, 2)), dtype=torch.float32))
+            z = z if abs(float(moved[0, 0]) - WALL_X) < 0.1 else moved
+            points.append(z)
+        observations = torch.cat(points).numpy()
+        episodes.append({"observations": observations, "states": observations,
+                         "actions": np.zeros((length, 2), np.float32), "goal": observations[-1]})
     return EpisodeSet.from_episodes(episodes, metadata={})
 
 
@@ -90,15 +115,17 @@ def test_graph_edges_are_symmetric_and_local(graph: LandmarkGraph) -> None:
     assert graph.weights.max() < 0.3
 
 
-def run_mpc(energy: Energy, steps: int = 80) -> float:
-    model = IdentityModel()
+def run_mpc(energy: Energy, steps: int = 80, model: IdentityModel | None = None, start: np.ndarray = START,
+            data: EpisodeSet | None = None) -> float:
+    """Final distance to the goal after MPC from ``start``; the true world always has the wall."""
+    model = model or IdentityModel()
     if energy.needs_data:
-        energy.fit(model, u_shaped_episodes())
+        energy.fit(model, data or u_shaped_episodes())
     planner = CEM(8, 2, samples=128, iterations=3, elites=16, init_std=0.6, min_std=0.05, model=model,
                   energy=energy, seed=0)
     agent = MPCAgent(model, planner, replan_every=1)
     agent.reset(seed=0)
-    z = torch.tensor(START[None], dtype=torch.float32)
+    z = torch.tensor(start[None], dtype=torch.float32)
     for _ in range(steps):
         obs = {"observation": z[0].numpy(), "goal": GOAL.astype(np.float32)}
         z = step(z, torch.as_tensor(agent.act(obs, {}))[None])
@@ -110,6 +137,41 @@ def test_mpc_with_geodesic_energy_goes_round_where_straight_energy_stalls() -> N
     geodesic = Energy({"goal": GeodesicGoalDistance(1.0, 0.5, LANDMARKS)})
     assert run_mpc(straight) > 0.3  # stuck against the wall, the greedy failure
     assert run_mpc(geodesic) < 0.05
+
+
+def test_waypoint_lies_on_the_detour_at_the_lookahead(graph: LandmarkGraph) -> None:
+    goal = torch.tensor(GOAL, dtype=torch.float32)
+    to_goal = graph.distances_to(goal)
+    start = torch.tensor(START, dtype=torch.float32)
+    # 0.5 along the detour is up the left side, not towards the goal across the wall
+    up = graph.waypoint(start, goal, to_goal, lookahead=0.5)
+    assert float(up[0]) == pytest.approx(0.1, abs=0.05) and float(up[1]) == pytest.approx(0.6, abs=0.1)
+    # 1.2 along it is on top, past the left corner (0.7 up, then 0.5 across)
+    over = graph.waypoint(start, goal, to_goal, lookahead=1.2)
+    assert float(over[1]) == pytest.approx(0.9, abs=0.05) and float(over[0]) == pytest.approx(0.6, abs=0.1)
+    # when the path reaches the goal within the lookahead, the goal itself is the waypoint
+    down = torch.tensor([0.9, 0.5])
+    assert torch.equal(graph.waypoint(down, goal, to_goal, lookahead=0.5), goal)
+
+
+def test_subgoal_mode_goes_round_a_wall_the_model_does_not_know() -> None:
+    """Scored by cost-to-go, a model that walks through the wall makes the far side look close, and
+    MPC pushes into the wall; aimed at the graph's waypoint, it only has to move along the detour."""
+    leaky = LeakyModel()
+    geodesic = Energy({"goal": GeodesicGoalDistance(1.0, 0.5, LANDMARKS)})
+    subgoal = Energy({"goal": GeodesicGoalDistance(1.0, 0.5, LANDMARKS, subgoal_steps=6)})
+    pressed = np.array([0.4, 0.3])  # against the wall, where the leaky model sees the other room
+    assert run_mpc(geodesic, model=leaky, start=pressed, data=room_walks()) > 0.3
+    assert run_mpc(subgoal, model=leaky, start=pressed, data=room_walks()) < 0.05
+
+
+def test_subgoal_mode_needs_a_waypoint_before_scoring() -> None:
+    term = GeodesicGoalDistance(1.0, 0.0, LANDMARKS, subgoal_steps=6)
+    term.fit(IdentityModel(), u_shaped_episodes())
+    with pytest.raises(RuntimeError, match="prepare"):
+        term(torch.zeros(1, 2, 2), torch.zeros(2), torch.zeros(1, 2, 2))
+    with pytest.raises(ValueError, match="subgoal_steps"):
+        GeodesicGoalDistance(1.0, 0.0, LANDMARKS, subgoal_steps=0)
 
 
 def test_step_whitening_makes_a_fixed_direction_dear() -> None:

@@ -60,6 +60,8 @@ class Planner(ABC):
             raise ValueError("plan() needs a planner built with a model and an energy; use minimize()")
         z0 = z0.reshape(1, -1).to(self.device)
         z_goal = z_goal.reshape(-1).to(self.device)
+        if hasattr(self.energy, "prepare"):
+            self.energy.prepare(z0[0], z_goal)
 
         def latent_cost(actions: torch.Tensor) -> torch.Tensor:
             z_pred = self.model.rollout(z0.expand(actions.shape[0], -1), actions)
