@@ -70,7 +70,8 @@ def room_walks(count: int = 40, length: int = 40, seed: int = 1) -> EpisodeSet:
     """:func:`u_shaped_episodes` plus random walks that fill both rooms up to 0.1 from the wall (a ball's
     radius: the wall is thick, as the wall task's divider, so no hop joins its two faces)."""
     rng = np.random.default_rng(seed)
-    episodes = [u_shaped_episodes().episode(i) for i in range(u_shaped_episodes().num_episodes)]
+    detours = u_shaped_episodes()
+    episodes = [detours.episode(i) for i in range(detours.num_episodes)]
     for i in range(count):
         z = torch.tensor([[0.3 if i % 2 else 0.7, rng.uniform(0.1, 0.7)]], dtype=torch.float32)
         points = [z]
