@@ -88,24 +88,29 @@ class GeodesicGoalDistance:
         self.graph: LandmarkGraph | None = None
         self._goal: torch.Tensor | None = None
         self._to_goal: torch.Tensor | None = None
+        self._next_hops: tuple[torch.Tensor, torch.Tensor] | None = None  # subgoal mode: the paths to the goal
         self._waypoint: torch.Tensor | None = None  # subgoal mode: this plan's aim, set by prepare()
 
     def fit(self, model: torch.nn.Module, episodes: EpisodeSet) -> None:
         self.graph = LandmarkGraph.from_episodes(model, episodes, **self.landmark_options)
 
     def _graph_to(self, z_goal: torch.Tensor) -> LandmarkGraph:
-        """The fitted graph, with the landmarks' distances to ``z_goal`` (recomputed when the goal changes)."""
+        """The fitted graph, with the landmarks' distances (and in subgoal mode, paths) to ``z_goal``,
+        recomputed only when the goal changes."""
         if self.graph is None:
             raise RuntimeError("GeodesicGoalDistance needs fit(model, episodes) before use")
         if self._goal is None or not torch.equal(self._goal, z_goal):
             self._goal, self._to_goal = z_goal.clone(), self.graph.distances_to(z_goal)
+            if self.subgoal_steps is not None:
+                self._next_hops = self.graph.next_hops(z_goal, self._to_goal)
         return self.graph
 
     def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
         """Before each plan from ``z0 (D,)``: in subgoal mode, pick the waypoint it aims at."""
         graph = self._graph_to(z_goal)
         if self.subgoal_steps is not None:
-            self._waypoint = graph.waypoint(z0, z_goal, self._to_goal, self.subgoal_steps * graph.radius)
+            lookahead = self.subgoal_steps * graph.radius
+            self._waypoint = graph.waypoint(z0, z_goal, self._to_goal, self._next_hops, lookahead)
 
     def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         graph = self._graph_to(z_goal)

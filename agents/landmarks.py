@@ -128,10 +128,36 @@ class LandmarkGraph:
         return dist
 
     @torch.no_grad()
-    def waypoint(self, z: torch.Tensor, goal: torch.Tensor, to_goal: torch.Tensor, lookahead: float) -> torch.Tensor:
+    def next_hops(self, goal: torch.Tensor, to_goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each landmark's next landmark on its shortest path to ``goal`` and that edge's weight; -1
+        where the next stop is the goal itself. Depends only on the goal: compute it once per goal."""
+        through = self.weights + to_goal[self.targets]
+        by_cost = torch.argsort(through, stable=True)
+        order = by_cost[torch.argsort(self.sources[by_cost], stable=True)]  # by source, cheapest first
+        sources = self.sources[order]
+        first = torch.ones_like(sources, dtype=torch.bool)
+        first[1:] = sources[1:] != sources[:-1]
+        successor = torch.full((len(self.nodes),), -1, dtype=torch.long, device=self.nodes.device)
+        step = torch.zeros(len(self.nodes), device=self.nodes.device)
+        successor[sources[first]] = self.targets[order[first]]
+        step[sources[first]] = self.weights[order[first]]
+        goal_hop = self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
+        successor[goal_hop <= to_goal] = -1  # the direct hop to the goal is (one of) the cheapest ways on
+        return successor, step
+
+    @torch.no_grad()
+    def waypoint(
+        self,
+        z: torch.Tensor,
+        goal: torch.Tensor,
+        to_goal: torch.Tensor,
+        next_hops: tuple[torch.Tensor, torch.Tensor],
+        lookahead: float,
+    ) -> torch.Tensor:
         """The landmark ``(D,)``, mapped back to latent space, that the shortest path from latent ``z``
         to ``goal`` reaches after at least ``lookahead`` of latent path length; the goal itself when
-        the path joins it sooner (search on the replay buffer's waypoint).
+        the path joins it sooner (search on the replay buffer's waypoint). ``to_goal`` and
+        ``next_hops`` come from :meth:`distances_to` and :meth:`next_hops`.
 
         Aiming a short plan at this point, rather than scoring its end by the whole remaining path,
         asks the world model only about motion the data showed: a model that wrongly lets the ball
@@ -146,31 +172,16 @@ class LandmarkGraph:
         node = int(torch.where(reachable, entry_hop + to_goal, torch.inf).argmin())
         if float(self.local((mapped - goal_mapped).norm())) <= float(entry_hop[node] + to_goal[node]):
             return goal
-        successor, step = self._successors(to_goal)
-        goal_hop = self.local((self.nodes - goal_mapped).norm(dim=-1))
+        successor, step = next_hops
         travelled = float(entry_hop[node])
         for _ in range(len(self.nodes)):
             if travelled >= lookahead:
                 break
-            if successor[node] < 0 or goal_hop[node] <= to_goal[node]:  # the path's next stop is the goal
+            if successor[node] < 0:
                 return goal
             travelled += float(step[node])
             node = int(successor[node])
         return torch.linalg.solve(self.metric, self.nodes[node])
-
-    def _successors(self, to_goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each landmark's next landmark on its shortest path to the goal (-1: none) and that edge's weight."""
-        through = self.weights + to_goal[self.targets]
-        by_cost = torch.argsort(through, stable=True)
-        order = by_cost[torch.argsort(self.sources[by_cost], stable=True)]  # by source, cheapest first
-        sources = self.sources[order]
-        first = torch.ones_like(sources, dtype=torch.bool)
-        first[1:] = sources[1:] != sources[:-1]
-        successor = torch.full((len(self.nodes),), -1, dtype=torch.long, device=self.nodes.device)
-        step = torch.zeros(len(self.nodes), device=self.nodes.device)
-        successor[sources[first]] = self.targets[order[first]]
-        step[sources[first]] = self.weights[order[first]]
-        return successor, step
 
     def cost_to_go(self, z: torch.Tensor, goal: torch.Tensor, to_goal: torch.Tensor) -> torch.Tensor:
         """Distance ``(...)`` of latents ``z (..., D)`` to the goal: the cheaper of a direct local hop

@@ -143,16 +143,17 @@ def test_mpc_with_geodesic_energy_goes_round_where_straight_energy_stalls() -> N
 def test_waypoint_lies_on_the_detour_at_the_lookahead(graph: LandmarkGraph) -> None:
     goal = torch.tensor(GOAL, dtype=torch.float32)
     to_goal = graph.distances_to(goal)
+    hops = graph.next_hops(goal, to_goal)
     start = torch.tensor(START, dtype=torch.float32)
     # 0.5 along the detour is up the left side, not towards the goal across the wall
-    up = graph.waypoint(start, goal, to_goal, lookahead=0.5)
+    up = graph.waypoint(start, goal, to_goal, hops, lookahead=0.5)
     assert float(up[0]) == pytest.approx(0.1, abs=0.05) and float(up[1]) == pytest.approx(0.6, abs=0.1)
     # 1.2 along it is on top, past the left corner (0.7 up, then 0.5 across)
-    over = graph.waypoint(start, goal, to_goal, lookahead=1.2)
+    over = graph.waypoint(start, goal, to_goal, hops, lookahead=1.2)
     assert float(over[1]) == pytest.approx(0.9, abs=0.05) and float(over[0]) == pytest.approx(0.6, abs=0.1)
     # when the path reaches the goal within the lookahead, the goal itself is the waypoint
     down = torch.tensor([0.9, 0.5])
-    assert torch.equal(graph.waypoint(down, goal, to_goal, lookahead=0.5), goal)
+    assert torch.equal(graph.waypoint(down, goal, to_goal, hops, lookahead=0.5), goal)
 
 
 def test_subgoal_mode_goes_round_a_wall_the_model_does_not_know() -> None:
