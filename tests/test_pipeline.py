@@ -72,7 +72,7 @@ def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
 @pytest.mark.parametrize("task,obs,planner,energy,hop_steps", [
     ("reacher", "state", "cem", "latent", None), ("reacher", "pixels", "cem_dense", "geodesic_wide", 2),
     ("pointmaze-umaze", "state", "cem", "geodesic", 1), ("pointmaze-umaze", "pixels", "cem", "geodesic_wide", 2),
-    ("wall", "state", "cem", "geodesic_subgoal", 5), ("wall", "pixels", "cem", "geodesic_subgoal", 5)])
+    ("wall", "state", "cem", "geodesic_subgoal", 5), ("wall", "pixels", "cem", "geodesic_subgoal_wide", 5)])
 def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
     repo_root: Path, task: str, obs: str, planner: str, energy: str, hop_steps: int | None
 ) -> None:
@@ -82,7 +82,7 @@ def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
     assert (cfg.evaluate.planner, cfg.evaluate.energy) == (planner, energy)
     landmarks = chosen.terms.goal.get("landmarks")
     assert (landmarks.hop_steps if landmarks else None) == hop_steps
-    if energy == "geodesic_subgoal":  # whitened, aimed at a waypoint
+    if energy.startswith("geodesic_subgoal"):  # whitened, aimed at a waypoint
         assert landmarks.whitening_floor is not None and chosen.terms.goal.subgoal_steps > 0
 
 
