@@ -86,6 +86,20 @@ def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
         assert landmarks.whitening_floor is not None and chosen.terms.goal.subgoal_steps > 0
 
 
+def test_full_suite_trains_each_model_within_the_default_budget_of_its_obs_mode(repo_root: Path) -> None:
+    """Issue 5's targets hold for models trained within the pixel default's budget: no row of the full
+    benchmark trains longer than ``configs/train.yaml`` allows its obs mode (state rows: the state
+    budget, which is smaller)."""
+    with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
+        suite = compose("benchmark", overrides=["suite=full"]).suite
+        quick_default = compose("pipeline").train.steps
+        budget = {obs: compose("train", overrides=[f"obs={obs}", "data=unused"]).steps for obs in ("state", "pixels")}
+    assert budget["state"] <= budget["pixels"]
+    for run in suite.runs:
+        steps = run.get("train", {}).get("steps", quick_default)
+        assert steps <= budget[run.obs], f"{run.task}/{run.obs} trains {steps} steps, over the {run.obs} budget"
+
+
 def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:
     result = run_pipeline(repo_root, tmp_path / "run", "stages=[collect,dance]")
     assert result.returncode != 0
