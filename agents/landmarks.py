@@ -111,6 +111,10 @@ class LandmarkGraph:
         """The cost of a straight hop of this latent length: itself within the radius, dearer beyond."""
         return distance + self.far_penalty * (distance - self.radius).clamp(min=0)
 
+    def _goal_hops(self, goal: torch.Tensor) -> torch.Tensor:
+        """The cost ``(M,)`` of each landmark's direct local hop to latent ``goal (D,)``."""
+        return self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
+
     @torch.no_grad()
     def distances_to(self, goal: torch.Tensor) -> torch.Tensor:
         """Shortest-path distance ``(M,)`` from every landmark to ``goal (D,)`` (Bellman-Ford, batched).
@@ -118,7 +122,7 @@ class LandmarkGraph:
         The goal joins the graph through local hops to every landmark, so one relaxation pass
         starts from all of them at once; each further pass extends paths by one edge.
         """
-        dist = self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
+        dist = self._goal_hops(goal)
         for _ in range(len(self.nodes)):
             through = dist[self.targets] + self.weights
             relaxed = dist.scatter_reduce(0, self.sources, through, reduce="amin")
@@ -141,8 +145,7 @@ class LandmarkGraph:
         step = torch.zeros(len(self.nodes), device=self.nodes.device)
         successor[sources[first]] = self.targets[order[first]]
         step[sources[first]] = self.weights[order[first]]
-        goal_hop = self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
-        successor[goal_hop <= to_goal] = -1  # the direct hop to the goal is (one of) the cheapest ways on
+        successor[self._goal_hops(goal) <= to_goal] = -1  # the direct hop to the goal is (one of) the cheapest ways on
         return successor, step
 
     @torch.no_grad()
