@@ -3,7 +3,8 @@
 The state observation is the arm's own state (no target in it), and so is the image: it draws the
 arm only, with thicker links and a forearm in its own colour (rendering only). The goal is the
 observation of an arm configuration whose fingertip is on the target, found by two-link inverse
-kinematics (the elbow side closer to the start). Success: fingertip-target distance < 0.05 m.
+kinematics (the elbow side the joints reach from the start by turning least). Success:
+fingertip-target distance < 0.05 m.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class ReacherTask(GoalTask):
         self._goal_angles = self._inverse_kinematics(target, start)
 
     def _inverse_kinematics(self, target: np.ndarray, start: np.ndarray) -> np.ndarray:
-        """Joint angles that put the fingertip on ``target``; of the two elbow sides, the one nearer ``start``."""
+        """Joint angles that put the fingertip on ``target``; of the two elbow sides, the one the joints
+        reach from ``start`` by turning least (:meth:`_joint_travel`)."""
         l1, l2 = self._upper_arm, self._forearm
         cos_elbow = (target @ target - l1**2 - l2**2) / (2 * l1 * l2)
         elbow = np.clip(np.arccos(np.clip(cos_elbow, -1.0, 1.0)), *self._elbow_range)
@@ -105,8 +107,13 @@ class ReacherTask(GoalTask):
         for q1 in (elbow, -elbow):
             q0 = np.arctan2(target[1], target[0]) - np.arctan2(l2 * np.sin(q1), l1 + l2 * np.cos(q1))
             candidates.append(np.array([wrap_angle(q0), q1]))
-        gaps = [np.abs(wrap_angle(c - start)).sum() for c in candidates]
-        return candidates[int(np.argmin(gaps))]
+        return min(candidates, key=lambda goal: self._joint_travel(start, goal))
+
+    @staticmethod
+    def _joint_travel(start: np.ndarray, goal: np.ndarray) -> float:
+        """How far the joints turn from ``start`` to ``goal``: the shoulder turns freely (either way
+        round), the elbow is limited to less than a full turn and cannot wrap past +-pi."""
+        return float(abs(wrap_angle(goal[0] - start[0])) + abs(goal[1] - start[1]))
 
     def _advance(self, action: np.ndarray) -> None:
         self._arm.do_simulation(action, self._arm.frame_skip)

@@ -222,6 +222,25 @@ def test_reacher_goal_configuration_reaches_the_target():
         assert np.all(info["goal_state"][4:6] == 0)
 
 
+@pytest.mark.parametrize(
+    ("start", "target", "elbow_sign"),
+    [
+        ([1.57, -2.52], [-0.1615, -0.0539], -1),  # wrapped, the elbow's +1.25 looked 2.51 away; it turns 3.77
+        ([1.57, 2.52], [-0.1615, 0.0539], 1),  # the mirror image
+        ([0.0, 0.5], [0.1, 0.1], 1),  # no limit in the way: the side the arm is on
+    ],
+)
+def test_reacher_goal_elbow_is_the_side_the_arm_reaches_by_turning_least(start, target, elbow_sign):
+    """The elbow is limited to (-3, 3) rad: it cannot wrap past +-pi to the other side."""
+    env = envs.make("reacher", obs="state")
+    _, info = env.reset(options={"start": start, "goal": target})
+    cos_q, sin_q = info["goal_state"][0:2], info["goal_state"][2:4]
+    elbow = float(np.arctan2(sin_q[1], cos_q[1]))
+    assert np.sign(elbow) == elbow_sign
+    assert np.allclose(info["goal_state"][6:8], target, atol=1e-9)
+    env.close()
+
+
 def test_reacher_pixels_show_the_arm_but_not_the_target():
     """Only the goal image says where the target is (as in the state observation)."""
     env = envs.make("reacher", obs="pixels", image_size=32)
