@@ -94,9 +94,7 @@ class LandmarkGraph:
         temporal = torch.stack([same, same + 1])
         temporal_weights = arc[same + 1] - arc[same]
         # near neighbours within the radius, as far apart as their latent distance
-        distances = torch.cdist(nodes, nodes)
-        distances.fill_diagonal_(float("inf"))
-        near_j = distances.topk(min(neighbours, len(nodes) - 1), largest=False).indices.flatten()
+        near_j = _nearest(nodes, min(neighbours, len(nodes) - 1)).flatten()
         near_i = torch.arange(len(nodes), device=nodes.device).repeat_interleave(len(near_j) // len(nodes))
         near_d = (nodes[near_i] - nodes[near_j]).norm(dim=-1)  # exact: cdist's fast path rounds small ones
         close = near_d <= radius
@@ -217,6 +215,18 @@ def _arc_length(z: torch.Tensor) -> torch.Tensor:
     """``(T,)`` latent distance travelled from the first latent to each one along the sequence."""
     steps = (z[1:] - z[:-1]).norm(dim=-1)
     return torch.cat([steps.new_zeros(1), steps.cumsum(0)])
+
+
+def _nearest(nodes: torch.Tensor, k: int, rows_per_chunk: int = 2048) -> torch.Tensor:
+    """Indices ``(M, k)`` of each node's ``k`` nearest other nodes, a block of rows at a time: the whole
+    ``(M, M)`` distance matrix of 16000 landmarks would take a gigabyte."""
+    blocks = []
+    for start in range(0, len(nodes), rows_per_chunk):
+        distances = torch.cdist(nodes[start : start + rows_per_chunk], nodes)
+        rows = torch.arange(len(distances), device=nodes.device)
+        distances[rows, rows + start] = float("inf")  # not its own neighbour
+        blocks.append(distances.topk(k, largest=False).indices)
+    return torch.cat(blocks)
 
 
 def _cheapest_per_pair(pairs: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

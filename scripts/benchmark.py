@@ -144,7 +144,7 @@ where the optimizer has one such budget. JEPA energy
 geodesic = distance along a graph of the dataset's encoded observations (`agents/landmarks.py`), which
 goes round walls (geodesic_wide: with a two-step hop radius; geodesic_whitened: in units of one-step
 latent motion; geodesic_subgoal: whitened, each plan aimed at a waypoint on the graph's shortest path,
-_wide: with a wider radius);
+_wide: with a wider radius; _dense: wider, and every dataset observation a landmark);
 the oracle always uses the straight distance between true positions.
 
 {results_table(runs)}

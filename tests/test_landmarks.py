@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from agents.energy import Energy, GeodesicGoalDistance, GoalDistance
-from agents.landmarks import LandmarkGraph, step_whitening
+from agents.landmarks import LandmarkGraph, _nearest, step_whitening
 from agents.mpc import MPCAgent
 from agents.planners import CEM
 from envs.dataset import EpisodeSet
@@ -174,6 +174,14 @@ def test_subgoal_mode_needs_a_waypoint_before_scoring() -> None:
         term(torch.zeros(1, 2, 2), torch.zeros(2), torch.zeros(1, 2, 2))
     with pytest.raises(ValueError, match="subgoal_steps"):
         GeodesicGoalDistance(1.0, 0.0, LANDMARKS, subgoal_steps=0)
+
+
+def test_nearest_neighbours_block_by_block_match_the_whole_matrix() -> None:
+    nodes = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    distances = torch.cdist(nodes, nodes).fill_diagonal_(float("inf"))
+    expected = distances.topk(4, largest=False).indices
+    for rows in (7, 50, 64):  # blocks that do not divide the rows, one block, a block larger than all
+        assert torch.equal(_nearest(nodes, 4, rows_per_chunk=rows), expected)
 
 
 def test_step_whitening_makes_a_fixed_direction_dear() -> None:

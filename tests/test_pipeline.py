@@ -72,7 +72,7 @@ def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
 @pytest.mark.parametrize("task,obs,planner,energy,hop_steps", [
     ("reacher", "state", "cem", "latent", None), ("reacher", "pixels", "cem_dense", "geodesic_wide", 2),
     ("pointmaze-umaze", "state", "cem", "geodesic", 1), ("pointmaze-umaze", "pixels", "cem", "geodesic_wide", 2),
-    ("wall", "state", "cem", "geodesic_subgoal", 5), ("wall", "pixels", "cem", "geodesic_subgoal_wide", 5)])
+    ("wall", "state", "cem", "geodesic_subgoal", 5), ("wall", "pixels", "cem", "geodesic_subgoal_dense", 5)])
 def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
     repo_root: Path, task: str, obs: str, planner: str, energy: str, hop_steps: int | None
 ) -> None:
@@ -84,6 +84,8 @@ def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
     assert (landmarks.hop_steps if landmarks else None) == hop_steps
     if energy.startswith("geodesic_subgoal"):  # whitened, aimed at a waypoint
         assert landmarks.whitening_floor is not None and chosen.terms.goal.subgoal_steps > 0
+    if energy.endswith("_dense"):  # every observation of the pixel wall's data a landmark
+        assert landmarks.stride == 1 and landmarks.max_landmarks >= 300 * 101
 
 
 def test_full_suite_trains_each_model_within_the_default_budget_of_its_obs_mode(repo_root: Path) -> None:
