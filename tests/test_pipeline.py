@@ -84,8 +84,11 @@ def test_pipeline_passes_each_task_its_planner_and_energy_per_obs_mode(
     assert (landmarks.hop_steps if landmarks else None) == hop_steps
     if energy.startswith("geodesic_subgoal"):  # whitened, aimed at a waypoint
         assert landmarks.whitening_floor is not None and chosen.terms.goal.subgoal_steps > 0
-    if energy.endswith("_dense"):  # every observation of the pixel wall's data a landmark
-        assert landmarks.stride == 1 and landmarks.max_landmarks >= 300 * 101
+    if energy.endswith("_dense"):  # every observation of the full benchmark's data a landmark
+        with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
+            suite = compose("benchmark", overrides=["suite=full"]).suite
+        episodes = next(run.collect.episodes for run in suite.runs if (run.task, run.obs) == (task, obs))
+        assert landmarks.stride == 1 and landmarks.max_landmarks >= episodes * (cfg.task.max_episode_steps + 1)
 
 
 def test_full_suite_trains_each_model_within_the_default_budget_of_its_obs_mode(repo_root: Path) -> None:
