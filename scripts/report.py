@@ -116,8 +116,9 @@ def build_report(run: Path) -> str:
     if (metrics := run / "train" / "metrics.csv").exists():
         sections.append(f'<h2>World-model training</h2><img src="data:image/png;base64,{curves_png(metrics)}">')
     if probe := read_json(run / "probe" / "probe.json"):
+        warnings = "".join(f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in probe.get("warnings", []))
         sections.append("<h2>Does the latent know the state? (held-out episodes)</h2>"
-                        + table(["figure", "value"], scalar_rows(probe)))
+                        + warnings + table(["figure", "value"], scalar_rows(probe)))
     if collect := read_json(run / "collect" / "summary.json"):
         sections.append("<h2>Data collection</h2>" + table(["figure", "value"], scalar_rows(collect)))
     if spec:

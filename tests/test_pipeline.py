@@ -58,6 +58,8 @@ def test_every_stage_leaves_its_outputs(tiny_run) -> None:
     assert train["steps"] == 600 and train["samples_per_s"] > 0
     page = (out / "report.html").read_text()
     assert "<video" in page and "data:video/mp4;base64," in page and "jepa" in page
+    probe = json.loads((out / "probe" / "probe.json").read_text())
+    assert probe["plannability"] > 0.75 and probe["warnings"] == [] and "Warning:" not in page  # a model that plans
 
 
 def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
@@ -109,3 +111,18 @@ def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:
     result = run_pipeline(repo_root, tmp_path / "run", "stages=[collect,dance]")
     assert result.returncode != 0
     assert "unknown stage" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_shows_the_probes_warnings_above_its_figures(tmp_path: Path) -> None:
+    from scripts.report import build_report
+
+    (tmp_path / "evaluate").mkdir()
+    (tmp_path / "probe").mkdir()
+    jepa = {"success_rate": 0.0, "success_rate_95ci": [0.0, 0.07], "distance": 1.43, "plan_ms_median": 45.0, "episodes": 50}
+    (tmp_path / "evaluate" / "results.json").write_text(json.dumps({"spec": {"task": "wall", "obs": "pixels"},
+                                                                    "agents": {"jepa": jepa}}))
+    warning = "plannability 0.51 < 0.75: the latent barely responds to actions"
+    (tmp_path / "probe" / "probe.json").write_text(json.dumps({"plannability": 0.51, "warnings": [warning]}))
+    page = build_report(tmp_path)
+    assert f"<b>Warning:</b> {warning}" in page.replace("&lt;", "<")
+    assert page.index("Warning:") < page.index("<td>plannability</td>")

@@ -12,7 +12,13 @@ import worldmodel.checkpoint as checkpoint
 from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.data import WindowSampler, measure_window_rate
-from worldmodel.diagnostics import latent_stats, linear_probe_r2, plannability, prediction_errors
+from worldmodel.diagnostics import (
+    health_warnings,
+    latent_stats,
+    linear_probe_r2,
+    plannability,
+    prediction_errors,
+)
 from worldmodel.encoders import KeypointEncoder, SpatialSoftArgmax
 from worldmodel.frames import FrameHistory
 from worldmodel.losses import JEPAObjective, SIGReg, VICReg
@@ -257,6 +263,23 @@ def test_prediction_error_and_plannability_on_a_perfect_model():
     flat = ShiftModel()
     flat.rollout = lambda z0, actions: torch.zeros(*actions.shape[:2], z0.shape[1])  # ignores actions
     assert plannability(flat, obs, actions, num_random=16, seed=0) == 0.0
+
+
+def test_health_warnings_flag_a_model_that_ignores_actions_and_pass_a_perfect_one():
+    generator = torch.Generator().manual_seed(0)
+    actions = torch.rand(64, 5, 2, generator=generator) * 2 - 1
+    obs = torch.cat([torch.zeros(64, 1, 2), actions.cumsum(1)], 1)
+    flat = ShiftModel()
+    flat.rollout = lambda z0, actions: z0[:, None].expand(-1, actions.shape[1], -1)  # predicts no motion at all
+
+    def figures(model):
+        return {**prediction_errors(model, obs, actions), "plannability": plannability(model, obs, actions, 16, seed=0)}
+
+    assert health_warnings(figures(ShiftModel()), min_plannability=0.75) == []
+    warnings = health_warnings(figures(flat), min_plannability=0.75)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("plannability 0.00 < 0.75")
+    assert "no better than repeating the last latent" in warnings[1]
 
 
 def save_small(path, obs_shape=(8,), **meta):

@@ -6,6 +6,9 @@ newcomer can check each number by hand on a small batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -143,3 +146,26 @@ def run_diagnostics(
         "train_episodes": len(train_ids),
         "held_out_episodes": len(test_ids),
     }
+
+
+def health_warnings(results: Mapping[str, Any], min_plannability: float) -> list[str]:
+    """Plain-language warnings about a model that planning cannot use, from :func:`run_diagnostics`.
+
+    A latent can train to a low loss and still ignore what the actions move: on the pixel wall, one
+    seed's encoder kept the door and lost the ball, so nothing in its latent changed within an
+    episode and every prediction was trivially right (plannability 0.51, docs/EXPERIMENTS.md).
+    Evaluating such a model costs minutes for a 0% result; these say so before it runs.
+    """
+    warnings = []
+    if results["plannability"] < min_plannability:
+        warnings.append(
+            f"plannability {results['plannability']:.2f} < {min_plannability}: the true actions beat random ones "
+            "hardly more often than chance (0.5), so the latent barely responds to actions and planning on it "
+            "will likely fail; retrain (e.g. another seed) and check probe_r2"
+        )
+    if results["pred_error"] >= results["copy_baseline_error"]:
+        warnings.append(
+            f"open-loop prediction error {results['pred_error']:.4g} is no better than repeating the last latent "
+            f"({results['copy_baseline_error']:.4g}): the predictor has learned no dynamics"
+        )
+    return warnings
