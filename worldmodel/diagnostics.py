@@ -159,9 +159,9 @@ def health_warnings(results: Mapping[str, Any], min_plannability: float) -> list
     warnings = []
     if results["plannability"] < min_plannability:
         warnings.append(
-            f"plannability {results['plannability']:.2f} < {min_plannability}: the true actions beat random ones "
-            "hardly more often than chance (0.5), so the latent barely responds to actions and planning on it "
-            "will likely fail; retrain (e.g. another seed) and check probe_r2"
+            f"plannability {results['plannability']:.2f} < {min_plannability}: the true actions beat random ones in "
+            f"only {results['plannability']:.0%} of comparisons (chance: 50%), so the latent barely responds to "
+            "actions and planning on it will likely fail; retrain (e.g. another seed) and check probe_r2"
         )
     if results["pred_error"] >= results["copy_baseline_error"]:
         warnings.append(
