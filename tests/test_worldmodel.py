@@ -251,10 +251,15 @@ class ShiftModel(torch.nn.Module):
         return z0[:, None] + actions.cumsum(1)
 
 
-def test_prediction_error_and_plannability_on_a_perfect_model():
+def shift_windows() -> tuple[torch.Tensor, torch.Tensor]:
+    """64 windows of 5 random actions and the observations ``ShiftModel`` predicts exactly."""
     generator = torch.Generator().manual_seed(0)
     actions = torch.rand(64, 5, 2, generator=generator) * 2 - 1
-    obs = torch.cat([torch.zeros(64, 1, 2), actions.cumsum(1)], 1)
+    return torch.cat([torch.zeros(64, 1, 2), actions.cumsum(1)], 1), actions
+
+
+def test_prediction_error_and_plannability_on_a_perfect_model():
+    obs, actions = shift_windows()
     errors = prediction_errors(ShiftModel(), obs, actions)
     assert errors["pred_error"] == pytest.approx(0, abs=1e-10)
     assert errors["copy_baseline_error"] == pytest.approx(float((obs[:, 1:] ** 2).mean()), rel=1e-5)
@@ -266,9 +271,7 @@ def test_prediction_error_and_plannability_on_a_perfect_model():
 
 
 def test_health_warnings_flag_a_model_that_ignores_actions_and_pass_a_perfect_one():
-    generator = torch.Generator().manual_seed(0)
-    actions = torch.rand(64, 5, 2, generator=generator) * 2 - 1
-    obs = torch.cat([torch.zeros(64, 1, 2), actions.cumsum(1)], 1)
+    obs, actions = shift_windows()
     flat = ShiftModel()
     flat.rollout = lambda z0, actions: z0[:, None].expand(-1, actions.shape[1], -1)  # predicts no motion at all
 
