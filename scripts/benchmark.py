@@ -28,7 +28,7 @@ from envs.dataset import load_episodes
 from envs.errors import UserInputError
 from envs.speed import measure_env_speed
 from worldmodel.data import measure_window_rate
-from worldmodel.runtime import cli_main, prepare_run_dir, to_overrides
+from worldmodel.runtime import cli_main, find_browser, prepare_run_dir, to_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_ORDER = ("jepa", "oracle", "gcbc", "random")
@@ -51,6 +51,15 @@ def env_speeds(cfg: DictConfig) -> list[dict[str, Any]]:
                      "pixel_frames_per_s": pixels["steps_per_s"]})
         print(f"env speed {task}: {rows[-1]}", flush=True)
     return rows
+
+
+def check_screenshot_browser(runs: list[DictConfig]) -> None:
+    """A run that asks for a report screenshot needs the browser only at its last stage: look for it
+    before the hours of work ahead of that, not after them."""
+    default = OmegaConf.load(ROOT / "configs" / "report.yaml").browser.executable
+    for run in runs:
+        if OmegaConf.select(run, "report.screenshot"):
+            find_browser(OmegaConf.select(run, "report.browser.executable", default=default))
 
 
 def run_pipeline(run: DictConfig, out: Path, device: str, reuse: bool) -> None:
@@ -189,8 +198,9 @@ Targets missed and the experiments tried on them (planner budgets, horizons, pix
 @hydra.main(config_path="../configs", config_name="benchmark", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
-    run_dir = prepare_run_dir(cfg.out, cfg)
     suite = cfg.suite
+    check_screenshot_browser(suite.runs)
+    run_dir = prepare_run_dir(cfg.out, cfg)
     measured: dict[str, Any] = {
         "suite": suite.name,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -13,7 +13,6 @@ import csv
 import html
 import io
 import json
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from envs.errors import UserInputError
-from worldmodel.runtime import cli_main
+from worldmodel.runtime import cli_main, find_browser
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -143,9 +142,7 @@ def main(cfg: DictConfig) -> None:
 
 def screenshot(page: Path, png: Path, browser: DictConfig) -> None:
     """Render the page once in headless Chromium: proof that it opens from disk with no server."""
-    executable = shutil.which(browser.executable)
-    if executable is None:
-        raise UserInputError(f"browser '{browser.executable}' not found (Debian: apt-get install -y chromium)")
+    executable = find_browser(browser.executable)
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         command = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",

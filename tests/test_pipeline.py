@@ -113,6 +113,18 @@ def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:
     assert "unknown stage" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_benchmark_checks_for_the_screenshot_browser_a_run_asks_for(tmp_path: Path) -> None:
+    from envs.errors import UserInputError
+    from scripts.benchmark import check_screenshot_browser
+
+    shot = {"screenshot": str(tmp_path / "report.png"), "browser": {"executable": "no-such-browser"}}
+    runs = OmegaConf.create([{"task": "reacher", "obs": "state"}, {"task": "wall", "obs": "state", "report": shot}])
+    with pytest.raises(UserInputError, match="no-such-browser"):
+        check_screenshot_browser(runs)
+    del runs[1].report.screenshot  # no screenshot asked for: no browser needed
+    check_screenshot_browser(runs)
+
+
 def test_report_shows_the_probes_warnings_above_its_figures(tmp_path: Path) -> None:
     from scripts.report import build_report
 

@@ -6,6 +6,7 @@ import csv
 import functools
 import os
 import random
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -118,6 +119,14 @@ def to_overrides(section: dict[str, Any], prefix: str = "") -> list[str]:
         else:
             overrides.append(f"{path}={value}")
     return overrides
+
+
+def find_browser(executable: str) -> str:
+    """Path of the headless browser that takes report screenshots, or a one-line error saying how to get it."""
+    path = shutil.which(executable)
+    if path is None:
+        raise UserInputError(f"browser '{executable}' not found (Debian: apt-get install -y chromium)")
+    return path
 
 
 def writable_dir(path: str) -> str:
