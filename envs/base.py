@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import UserInputError
+from envs.navigation import CostFn, NavigationGrid, straight_cost_to_go
 from envs.rendering import FrameRenderer, TopDownView
 
 OBS_MODES = ("pixels", "state")
@@ -48,6 +49,7 @@ class GoalTask(gym.Env, abc.ABC):
     state_dim: int
     goal_dim: int  # size of the goal parameters stored in the sim state after the MuJoCo state
     batch_outputs: tuple[str, ...] = ()  # derived MjData fields _achieved_goal_batch reads (e.g. "xpos")
+    path_resolution: int = 1  # the oracle's cost-to-go splits each navigation-grid cell into this many per side
 
     def __init__(
         self,
@@ -129,6 +131,19 @@ class GoalTask(gym.Env, abc.ABC):
 
     def is_success(self) -> bool:
         return self.distance() < self.success_threshold
+
+    def navigation_grid(self) -> NavigationGrid | None:
+        """Maze-like tasks: the free space of the current episode (waypoint policies, the oracle's
+        cost-to-go); ``None`` where nothing stands between the agent and its goal."""
+        return None
+
+    def cost_to_go(self, goal: np.ndarray) -> CostFn:
+        """The true cost-to-go to ``goal`` of achieved-goal positions ``(..., g) -> (...)``: the
+        shortest path through free space on maze-like tasks, else the straight distance."""
+        grid = self.navigation_grid()
+        if grid is None:
+            return straight_cost_to_go(goal)
+        return grid.refined(self.path_resolution).cost_to_go(goal)
 
     # ----- episode specs -----------------------------------------------------------------------
     def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:

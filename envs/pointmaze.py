@@ -19,6 +19,7 @@ from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
 
 from envs.base import GoalTask, spec_vector
 from envs.errors import UserInputError
+from envs.navigation import NavigationGrid
 from envs.rendering import TopDownView
 
 MAZES = {"umaze": maps.U_MAZE, "medium": maps.MEDIUM_MAZE}
@@ -31,6 +32,7 @@ class PointMazeTask(GoalTask):
     spec_keys = ("start", "goal")
     state_dim = 4  # x, y, vx, vy
     goal_dim = 2  # the goal position (kept by gymnasium-robotics outside MuJoCo's state)
+    path_resolution = 4  # the oracle's cost-to-go: 25 cm cells, whose centres a 10 cm ball can reach
     max_speed = 5.0  # m/s per axis: gymnasium-robotics' PointEnv clips qvel to this before every simulator step
 
     def __init__(
@@ -110,6 +112,16 @@ class PointMazeTask(GoalTask):
 
     def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
         return batch.qpos[:, :2]
+
+    def navigation_grid(self) -> NavigationGrid:
+        """One grid cell per maze cell, free where the map has no wall (``1``)."""
+        maze = self.maze
+        return NavigationGrid(
+            free=np.array([[cell != 1 for cell in row] for row in maze.maze_map]),
+            cell_size=maze.maze_size_scaling,
+            x_min=-maze.x_map_center,
+            y_max=maze.y_map_center,
+        )
 
     def is_success(self) -> bool:
         """gymnasium-robotics' own sparse reward: 1 exactly when the ball is within 0.45 of the goal."""

@@ -8,8 +8,6 @@ only on (collection seed, episode index) and never on which worker ran it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -58,92 +56,6 @@ class OrnsteinUhlenbeck(ExplorationPolicy):
         return np.clip(self.x, self.low, self.high).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class NavigationGrid:
-    """The free cells of an arena laid out on a square grid (row 0 at the top, as maze maps are)."""
-
-    free: np.ndarray  # (rows, cols) bool
-    cell_size: float
-    x_min: float  # left edge of column 0
-    y_max: float  # top edge of row 0
-
-    def center(self, cell: tuple[int, int]) -> np.ndarray:
-        row, col = cell
-        return np.array(
-            [self.x_min + (col + 0.5) * self.cell_size, self.y_max - (row + 0.5) * self.cell_size]
-        )
-
-    def cell_of(self, xy: np.ndarray) -> tuple[int, int]:
-        row = int(np.clip((self.y_max - xy[1]) // self.cell_size, 0, self.free.shape[0] - 1))
-        col = int(np.clip((xy[0] - self.x_min) // self.cell_size, 0, self.free.shape[1] - 1))
-        return row, col
-
-    def free_cells(self) -> list[tuple[int, int]]:
-        return [(int(r), int(c)) for r, c in zip(*np.nonzero(self.free), strict=True)]
-
-    def path(self, start: tuple[int, int], goal: tuple[int, int]) -> list[tuple[int, int]]:
-        """Shortest 4-connected path of free cells from ``start`` (excluded) to ``goal`` (breadth first)."""
-        previous: dict[tuple[int, int], tuple[int, int] | None] = {start: None}
-        frontier = deque([start])
-        while frontier:
-            cell = frontier.popleft()
-            if cell == goal:
-                break
-            for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                nxt = (cell[0] + dr, cell[1] + dc)
-                inside = 0 <= nxt[0] < self.free.shape[0] and 0 <= nxt[1] < self.free.shape[1]
-                if inside and self.free[nxt] and nxt not in previous:
-                    previous[nxt] = cell
-                    frontier.append(nxt)
-        if goal not in previous:
-            return []
-        path = [goal]
-        while previous[path[-1]] not in (None, start):
-            path.append(previous[path[-1]])
-        return path[::-1] if goal != start else []
-
-
-def _maze_grid(task: gym.Env) -> NavigationGrid:
-    """gymnasium-robotics mazes: one grid cell per maze cell, ``1`` marks a wall."""
-    maze = task.maze
-    return NavigationGrid(
-        free=np.array([[cell != 1 for cell in row] for row in maze.maze_map]),
-        cell_size=maze.maze_size_scaling,
-        x_min=-maze.x_map_center,
-        y_max=maze.y_map_center,
-    )
-
-
-def _wall_grid(task: gym.Env) -> NavigationGrid:
-    """The wall task: a grid fine enough that the door holds at least two free cells.
-
-    A cell is free when the ball's centre may sit at its centre: inside the arena, clear of the
-    divider, or within the door. The odd cell count puts the middle column on the divider.
-    """
-    door_band = task.door_width / 2 - task.radius  # how far the centre may stray from the door's middle
-    cells = 2 * int(np.ceil(task.half_arena / door_band)) + 1
-    size = 2 * task.half_arena / cells
-    centers = -task.half_arena + (np.arange(cells) + 0.5) * size
-    x, y = np.meshgrid(centers, centers[::-1])
-    inside = (np.abs(x) <= task.half_arena - task.radius) & (np.abs(y) <= task.half_arena - task.radius)
-    clear = (np.abs(x) >= task.half_divider + task.radius) | (np.abs(y - task.door()) <= door_band)
-    return NavigationGrid(free=inside & clear, cell_size=size, x_min=-task.half_arena, y_max=task.half_arena)
-
-
-GRID_BUILDERS = {"PointMazeTask": _maze_grid, "WallTask": _wall_grid}
-
-
-def navigation_grid(task: gym.Env) -> NavigationGrid:
-    """The free-space grid of a maze-like task (``env.unwrapped``), rebuilt per episode (the door moves)."""
-    builder = GRID_BUILDERS.get(type(task).__name__)
-    if builder is None:
-        raise UserInputError(
-            f"policy=waypoints needs a maze-like task (pointmaze-*, wall), not {type(task).__name__}; "
-            "use policy=uniform or policy=ou"
-        )
-    return builder(task)
-
-
 class WaypointFollower(ExplorationPolicy):
     """Drives the agent cell by cell along shortest paths to random free cells, again and again.
 
@@ -173,7 +85,13 @@ class WaypointFollower(ExplorationPolicy):
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         super().reset(env, rng)
-        self.grid = navigation_grid(env.unwrapped)
+        grid = env.unwrapped.navigation_grid()
+        if grid is None:
+            raise UserInputError(
+                f"policy=waypoints needs a maze-like task (one whose navigation_grid() is not None), not "
+                f"{type(env.unwrapped).__name__}; use policy=uniform or policy=ou"
+            )
+        self.grid = grid
         self.cells = self.grid.free_cells()
         self.route: list[tuple[int, int]] = []
         self.last_position: np.ndarray | None = None

@@ -17,6 +17,7 @@ import numpy as np
 
 from envs.base import GoalTask, spec_vector
 from envs.errors import UserInputError
+from envs.navigation import NavigationGrid
 from envs.rendering import TopDownView
 
 ASSET = Path(__file__).parent / "assets" / "wall.xml"
@@ -123,6 +124,21 @@ class WallTask(GoalTask):
 
     def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
         return batch.qpos[:, :2]
+
+    def navigation_grid(self) -> NavigationGrid:
+        """A grid fine enough that the door holds at least two free cells.
+
+        A cell is free when the ball's centre may sit at its centre: inside the arena, clear of the
+        divider, or within the door. The odd cell count puts the middle column on the divider.
+        """
+        door_band = self.door_width / 2 - self.radius  # how far the centre may stray from the door's middle
+        cells = 2 * int(np.ceil(self.half_arena / door_band)) + 1
+        size = 2 * self.half_arena / cells
+        centers = -self.half_arena + (np.arange(cells) + 0.5) * size
+        x, y = np.meshgrid(centers, centers[::-1])
+        inside = (np.abs(x) <= self.half_arena - self.radius) & (np.abs(y) <= self.half_arena - self.radius)
+        clear = (np.abs(x) >= self.half_divider + self.radius) | (np.abs(y - self.door()) <= door_band)
+        return NavigationGrid(free=inside & clear, cell_size=size, x_min=-self.half_arena, y_max=self.half_arena)
 
     def door(self) -> float:
         return float(self.data.mocap_pos[self._upper, 1] - self.door_width / 2 - self._segment_half_length)

@@ -1,6 +1,7 @@
 """Evaluate the JEPA planning agent and baselines on the same held-out start/goal pairs.
 
-    python scripts/evaluate.py checkpoint=RUN_OR_FILE planner=cem episodes=20 seed=1000 out=PATH
+    python scripts/evaluate.py checkpoint=RUN_OR_FILE episodes=20 seed=1000 out=PATH  # the checkpoint's recipe
+    python scripts/evaluate.py checkpoint=RUN_OR_FILE experiment=default planner=mppi  # or another one
     python scripts/evaluate.py ... agents=[jepa,oracle,random,gcbc] planner=mppi video.episodes=2
 
 Writes into ``out``: config.yaml, results.json (rewritten after every agent, so an interrupted run
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,8 @@ from agents.video import episode_frames, write_video
 from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, read_metadata
 from envs.errors import UserInputError
 from envs.registry import TASKS
-from worldmodel.checkpoint import load_world_model
-from worldmodel.runtime import cli_main, prepare_run_dir, resolve_device, seed_everything
+from worldmodel.checkpoint import checkpoint_path, load_world_model, read_meta
+from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir, resolve_device, seed_everything
 
 
 class Context:
@@ -77,9 +79,10 @@ def build_jepa(ctx: Context) -> MPCAgent:
 
 
 def build_oracle(ctx: Context) -> OracleMPC:
+    o = ctx.cfg.oracle
     sim_env = envs.make(ctx.meta.task, obs="state")
-    energy = instantiate(ctx.cfg.oracle.energy)
-    return OracleMPC(ctx.env, sim_env, ctx.planner(device="cpu"), energy, ctx.cfg.oracle.replan_every)
+    return OracleMPC(ctx.env, sim_env, ctx.planner(device="cpu"), o.replan_every, o.cost, o.final_weight,
+                     o.running_weight)
 
 
 def build_random(ctx: Context) -> RandomAgent:
@@ -128,7 +131,7 @@ def check_request(cfg: DictConfig, meta: DictConfig) -> None:
     unknown = [a for a in cfg.agents if a not in AGENTS]
     if unknown:
         raise UserInputError(f"unknown agents {unknown}; choose from: {', '.join(AGENTS)}")
-    asked = {"task": OmegaConf.select(cfg, "task.name"), "obs": cfg.obs}
+    asked = {"task": cfg.task.name, "obs": cfg.obs}
     for key, value in asked.items():
         if value is not None and value != meta[key]:
             raise UserInputError(
@@ -170,6 +173,7 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
         "task": meta.task,
         "obs": meta.obs,
         "checkpoint": str(cfg.checkpoint),
+        "experiment": experiment_name(),  # configs/experiment/<name>.yaml: the recipe planned with
         "pairs": "env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ...; "
         "pairs whose reset already succeeds are replaced",
         "seed": cfg.seed,
@@ -189,9 +193,33 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
     }
 
 
+RECIPE_NOTE = "from the command line"  # where the experiment came from, set by with_recorded_recipe
+
+
+def with_recorded_recipe(argv: list[str]) -> list[str]:
+    """The command line plus the checkpoint's recorded ``task=``, ``obs=`` and ``experiment=`` where
+    it gives none, so that a checkpoint is evaluated with the recipe it was trained with."""
+    global RECIPE_NOTE
+    given = {arg.split("=", 1)[0].lstrip("+~") for arg in argv[1:] if "=" in arg}
+    checkpoint = next((arg.split("=", 1)[1] for arg in argv[1:] if arg.startswith("checkpoint=")), None)
+    if checkpoint is None:
+        return argv
+    try:
+        meta = read_meta(checkpoint_path(checkpoint))
+    except UserInputError:
+        return argv  # main() reports it in one line
+    added = [f"{key}={meta[key]}" for key in ("task", "obs") if key not in given and meta.get(key)]
+    if "experiment" not in given:
+        recorded = meta.get("experiment")
+        RECIPE_NOTE = "recorded in the checkpoint" if recorded else "the checkpoint records none: the default"
+        added.append(f"experiment={recorded or 'default'}")
+    return [*argv, *added]
+
+
 @hydra.main(config_path="../configs", config_name="evaluate", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
+    print(f"recipe: experiment={experiment_name()} ({RECIPE_NOTE}; experiment=NAME plans with another)")
     if cfg.threads < 1 or (cfg.gcbc.threads is not None and cfg.gcbc.threads < 1):
         raise UserInputError(f"threads and gcbc.threads must be at least 1, got {cfg.threads} and {cfg.gcbc.threads}")
     seed_everything(cfg.seed)
@@ -228,4 +256,5 @@ def _json_default(value: Any) -> Any:
 
 
 if __name__ == "__main__":
+    sys.argv = with_recorded_recipe(sys.argv)
     main()

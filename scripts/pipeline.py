@@ -6,12 +6,14 @@ whose output already exists is skipped, so re-running the pipeline resumes it; `
 the chosen stages' folders and redoes them.
 
     python scripts/pipeline.py                                  # state reacher, ~3 minutes on 2 cores
-    python scripts/pipeline.py task=wall obs=state out=runs/wall
+    python scripts/pipeline.py experiment=wall-pixels out=runs/wall    # a recipe (configs/experiment/)
+    python scripts/pipeline.py task=wall obs=state out=runs/wall        # the default recipe on a task
     python scripts/pipeline.py stages=[evaluate,report] out=runs/wall evaluate.episodes=50
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -19,31 +21,44 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from envs.errors import UserInputError
-from worldmodel.runtime import cli_main, prepare_run_dir, to_overrides
+from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir, to_overrides
 
 SCRIPTS = Path(__file__).resolve().parent
 STAGES = ("collect", "train", "probe", "evaluate", "report")
+# Command-line overrides under these keys change the recipe, which every stage composes the same way.
+RECIPE_KEYS = ("model", "planner", "energy", "budget")
 
 
-def stage_plan(cfg: DictConfig, run_dir: Path) -> dict[str, tuple[list[str], Path | None]]:
+def recipe_overrides(cfg: DictConfig, command_line: list[str], experiment: str) -> list[str]:
+    """The recipe as overrides for a stage: experiment, task and obs, then the command line's own
+    changes to it (``model.*``, ``planner=``, ``energy.*``, ``budget.*``) in the order given."""
+    chosen = [arg for arg in command_line if re.split(r"[./=]", arg.lstrip("+~"), maxsplit=1)[0] in RECIPE_KEYS]
+    return [f"experiment={experiment}", f"task={cfg.task.name}", f"obs={cfg.obs}", *chosen]
+
+
+def stage_plan(cfg: DictConfig, run_dir: Path, recipe: list[str]) -> dict[str, tuple[list[str], Path | None]]:
     """For every stage: its command-line overrides and the file that proves it finished.
 
-    Each stage reads the previous stage's folder, so the printed command re-runs it alone; collect
-    and train run with ``resume=true`` so that re-running a killed pipeline continues where it stopped.
+    Each stage reads the previous stage's folder (or ``data=``), so the printed command re-runs it
+    alone; collect and train run with ``resume=true`` so that re-running a killed pipeline continues
+    where it stopped. ``recipe`` (:func:`recipe_overrides`) goes to every stage that composes one.
     """
     folder = {stage: run_dir / stage for stage in STAGES[:-1]}
+    data = cfg.data or folder["collect"]
     shared = [f"seed={cfg.seed}", f"device={cfg.device}"]
     plan = {
-        "collect": ([f"task={cfg.task.name}", f"obs={cfg.obs}", f"seed={cfg.seed}", "resume=true"], "summary.json"),
-        "train": ([f"task={cfg.task.name}", f"obs={cfg.obs}", f"data={folder['collect']}", "resume=true", *shared],
-                  "summary.json"),
-        "probe": ([f"checkpoint={folder['train']}", f"data={folder['collect']}", *shared], "probe.json"),
-        "evaluate": ([f"checkpoint={folder['train']}", f"seed={cfg.eval_seed}", f"device={cfg.device}"],
+        "collect": ([*recipe, f"seed={cfg.seed}", "resume=true"], "summary.json"),
+        "train": ([*recipe, f"data={data}", "resume=true", *shared], "summary.json"),
+        "probe": ([f"checkpoint={folder['train']}", f"data={data}", *shared], "probe.json"),
+        "evaluate": ([f"checkpoint={folder['train']}", *recipe, f"seed={cfg.eval_seed}", f"device={cfg.device}"],
                      "results.json"),
     }
+    if cfg.data:
+        del plan["collect"]
     stages = {}
     for stage, (overrides, marker) in plan.items():
         section = to_overrides(OmegaConf.to_container(cfg[stage], resolve=True))
@@ -68,7 +83,8 @@ def main(cfg: DictConfig) -> None:
     if unknown:
         raise UserInputError(f"unknown stage(s) {unknown}; known: {list(STAGES)}")
     run_dir = prepare_run_dir(cfg.out, cfg)
-    for stage, (overrides, done_marker) in stage_plan(cfg, run_dir).items():
+    recipe = recipe_overrides(cfg, list(HydraConfig.get().overrides.task), experiment_name())
+    for stage, (overrides, done_marker) in stage_plan(cfg, run_dir, recipe).items():
         if stage not in cfg.stages:
             continue
         if cfg.force and stage != "report":

@@ -1,6 +1,7 @@
 """Train a JEPA world model on a collected dataset.
 
-    python scripts/train.py task=reacher obs=state data=PATH out=PATH
+    python scripts/train.py experiment=wall-pixels data=PATH out=PATH  # a recipe (configs/experiment/)
+    python scripts/train.py task=reacher obs=state data=PATH out=PATH  # the default recipe
     python scripts/train.py ... resume=true                       # continue exactly where it stopped
     python scripts/train.py ... model/regularizer=sigreg          # or none (with model.ema_decay=0.99)
     torchrun --nproc_per_node=2 scripts/train.py ...              # DistributedDataParallel
@@ -17,7 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from envs.dataset import load_episodes
-from worldmodel.runtime import cli_main, prepare_run_dir
+from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir
 from worldmodel.train import train
 
 
@@ -27,7 +28,7 @@ def main(cfg: DictConfig) -> None:
     episodes = load_episodes(cfg.data, task=cfg.task.name, obs=cfg.obs)
     is_main = int(os.environ.get("RANK", "0")) == 0
     run_dir = prepare_run_dir(cfg.out, cfg if is_main else None)
-    train(cfg, episodes, run_dir)
+    train(cfg, episodes, run_dir, experiment=experiment_name())
     if is_main:
         print(f"checkpoint: {run_dir / 'checkpoint' / 'latest.safetensors'}")
 

@@ -172,7 +172,7 @@ def test_random_agent_rarely_succeeds_on_reacher() -> None:
 
 def test_oracle_reaches_reacher_goals_without_touching_the_acting_env() -> None:
     env = envs.make("reacher", obs="state")
-    oracle = OracleMPC(env, envs.make("reacher", obs="state"), small_cem(), Energy({"goal": GoalDistance(1.0, 0.5, "l2")}), 2)
+    oracle = OracleMPC(env, envs.make("reacher", obs="state"), small_cem(), 2)
     pairs, _ = held_out_pairs(env, 3, seed=11, collection_seed=0)
     obs, info = env.reset(options=pairs[0])
     before = env.unwrapped.get_sim_state()
@@ -180,6 +180,20 @@ def test_oracle_reaches_reacher_goals_without_touching_the_acting_env() -> None:
     assert np.array_equal(env.unwrapped.get_sim_state(), before)  # planning only moved the private copy
     results = evaluate_agent(env, oracle, pairs, seed=11, max_steps=50, name="oracle", stop_on_success=False)
     assert sum(r.success for r in results) >= 2
+
+
+def test_path_oracle_crosses_the_wall_where_the_straight_distance_stalls() -> None:
+    """The oracle's true cost-to-go goes round the divider: a goal across the wall, the door far from
+    both heights. Scored by the straight distance, the same planner presses into the divider."""
+    env = envs.make("wall", obs="state")
+    spec = {"start": [-0.6, 0.6], "goal": [0.6, 0.6], "door": [-0.5]}
+    outcomes = {}
+    for cost in ("path", "straight"):
+        oracle = OracleMPC(env, envs.make("wall", obs="state"), CEM(10, 2, samples=64, iterations=3, elites=8,
+                                                                     init_std=0.6, min_std=0.05), 1, cost=cost)
+        outcomes[cost] = run_episode(env, oracle, spec, 0, 0, 100, stop_on_success=False)
+    assert outcomes["path"].success
+    assert not outcomes["straight"].success and outcomes["straight"].final_distance > 0.5
 
 
 def test_held_out_pairs_refuse_the_collection_seed_and_repeat_exactly() -> None:
@@ -239,19 +253,20 @@ def test_gcbc_fits_hindsight_actions_and_round_trips(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained state-reacher world model saved in the real checkpoint format."""
+    """An untrained state-reacher world model saved in the real checkpoint format, recording that it
+    was trained with experiment=reacher-state (the straight latent energy: no dataset needed)."""
     from worldmodel.checkpoint import save_checkpoint
     from worldmodel.world_model import build_world_model
 
     root = Path(__file__).parents[1]
     model_cfg = OmegaConf.load(root / "configs" / "model" / "jepa.yaml")
     cfg = OmegaConf.create({"obs": "state", "data": str(tmp_path_factory.mktemp("nodata") / "missing")})
-    cfg.task = OmegaConf.load(root / "configs" / "task" / "reacher.yaml")  # the model config reads task choices
     cfg.model = model_cfg
     cfg.model.latent_dim = 16
     cfg.model.regularizer = None
     model = build_world_model(cfg.model, [8], 2)
-    meta = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [8], "state_dim": 8, "step": 0}
+    meta = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [8], "state_dim": 8,
+            "step": 0, "experiment": "reacher-state"}
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
     save_checkpoint(path, model, torch.optim.Adam(model.parameters()), cfg, meta)
     return path
@@ -290,6 +305,9 @@ def test_evaluate_writes_results_and_videos(repo_root: Path, tiny_checkpoint: Pa
         assert summary["plan_ms_median"] > 0 and summary["distance"] > 0
     assert results["spec"]["seed"] == 1000 and results["spec"]["max_steps"] == 5
     assert results["spec"]["planner"]["horizon"] == 10
+    # the recipe the checkpoint records, said on the first line
+    assert results["spec"]["experiment"] == "reacher-state" and results["spec"]["energy_name"] == "latent"
+    assert proc.stdout.startswith("recipe: experiment=reacher-state (recorded in the checkpoint")
     videos = sorted((out / "videos").glob("*.mp4"))
     assert len(videos) == 2 and imageio.mimread(videos[0])[0].shape[1] == 128
     assert "jepa" in proc.stdout and "random" in proc.stdout
@@ -313,6 +331,7 @@ def test_geodesic_energy_builds_its_graph_from_the_dataset(repo_root: Path, tiny
     assert proc.returncode == 0, proc.stderr
     spec = json.loads((tmp_path / "eval" / "results.json").read_text())["spec"]
     assert spec["energy"]["terms"]["goal"]["_target_"] == "agents.energy.GeodesicGoalDistance"
+    assert spec["experiment"] == "reacher-state"  # energy= changed one part of the recorded recipe
     assert spec["data"] == str(tmp_path / "data")
 
 

@@ -21,7 +21,8 @@ import envs
 from envs.collection import CollectionSpec, CoverageGrid, collect, measure_collection_speed, rollout
 from envs.dataset import load_episodes
 from envs.errors import UserInputError
-from envs.policies import Mixture, NavigationGrid, OrnsteinUhlenbeck, UniformRandom, WaypointFollower
+from envs.navigation import NavigationGrid
+from envs.policies import Mixture, OrnsteinUhlenbeck, UniformRandom, WaypointFollower
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYPOINTS = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "policy" / "waypoints.yaml"))
@@ -244,3 +245,19 @@ def test_measure_collection_speed_reports_both_rates() -> None:
     assert result["speedup"] == pytest.approx(
         result["frames_per_s_2_workers"] / result["frames_per_s_1_worker"], 0.01
     )
+
+
+def test_cost_to_go_is_the_path_round_the_wall() -> None:
+    """A U of free cells: from the bottom-left cell to the top-left one the path goes round the right
+    column, 6 cell steps between centres (no diagonal cuts a wall's corner), where the straight line is 2."""
+    grid = NavigationGrid(
+        free=np.array([[1, 1, 1], [0, 0, 1], [1, 1, 1]], dtype=bool), cell_size=1.0, x_min=0.0, y_max=3.0
+    )
+    cost = grid.cost_to_go(np.array([0.5, 2.5]))  # the top-left cell's centre
+    assert cost(np.array([0.5, 2.5])) == pytest.approx(0.0)
+    assert cost(np.array([0.9, 2.5])) == pytest.approx(0.4)  # inside the goal's cell: the straight distance
+    assert cost(np.array([0.5, 0.5])) == pytest.approx(6.0)
+    assert cost(np.array([2.5, 1.5])) == pytest.approx(3.0)  # the right column's middle: up, left, left
+    np.testing.assert_allclose(cost(np.array([[0.5, 0.5], [2.5, 1.5]])), [6.0, 3.0])  # batches of positions
+    finer = grid.refined(2).cost_to_go(np.array([0.5, 2.5]))(np.array([0.5, 0.5]))
+    assert 4.5 < finer <= 6.0  # half-size cells hug the inner corners: shorter, never the straight 2

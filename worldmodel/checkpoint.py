@@ -89,6 +89,16 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return tensors, info
 
 
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """What a checkpoint file was made for (task, obs, experiment, shapes, step), from its header only."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        return json.loads(header["meta"])
+    except (SafetensorError, OSError, ValueError, KeyError) as err:
+        raise UserInputError(f"checkpoint {path} is unreadable or has no metadata: {err}") from err
+
+
 def check_compatible(meta: dict[str, Any], expected: dict[str, Any], what: str) -> None:
     """Refuse a checkpoint made for another task, obs mode or data shape, naming every difference."""
     diffs = [f"{k}: checkpoint {meta.get(k)!r} vs {what} {expected[k]!r}"

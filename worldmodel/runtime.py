@@ -121,6 +121,16 @@ def to_overrides(section: dict[str, Any], prefix: str = "") -> list[str]:
     return overrides
 
 
+def experiment_name() -> str | None:
+    """The ``configs/experiment/`` file the running script's config was composed with (``experiment=``),
+    or None outside a Hydra app."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get("experiment")
+
+
 def find_browser(executable: str) -> str:
     """Path of the headless browser that takes report screenshots, or a one-line error saying how to get it."""
     path = shutil.which(executable)

@@ -122,11 +122,15 @@ def write_summary(run_dir: Path, rows: list[dict[str, Any]], steps_this_run: int
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
-def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path) -> WorldModel:
-    """Train (or with ``cfg.resume`` continue) a world model on ``episodes``; returns it."""
+def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str | None = None) -> WorldModel:
+    """Train (or with ``cfg.resume`` continue) a world model on ``episodes``; returns it.
+
+    ``experiment`` (the ``configs/experiment/`` file the config was composed with) is recorded in the
+    checkpoint, so that evaluation plans with the same recipe.
+    """
     process = init_process(cfg.device)
     seed_everything(cfg.seed)
-    meta = dataset_meta(episodes)
+    meta = {**dataset_meta(episodes), "experiment": experiment}
     sampler = WindowSampler(episodes, cfg.window, cfg.batch_size, seed=cfg.seed, rank=process.rank,
                             frame_stack=cfg.model.frame_stack)
     model = build_world_model(cfg.model, meta["obs_shape"], meta["action_dim"])

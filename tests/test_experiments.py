@@ -1,0 +1,90 @@
+"""Every recipe in configs/experiment/ composes, trains a step and plans a step; the default has no task knob."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import envs
+from agents.mpc import MPCAgent
+from envs.dataset import EpisodeSet
+from worldmodel.checkpoint import read_meta
+from worldmodel.train import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TUNED = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml") if p.stem != "default")
+# the default recipe on every task and obs mode, then every tuned file as it stands
+RECIPES = [("default", task, obs) for task in envs.task_names() for obs in ("state", "pixels")] + [
+    (name, None, None) for name in TUNED]
+
+
+def composed(script: str, experiment: str, task: str | None, obs: str | None, *overrides: str):
+    chosen = [f"experiment={experiment}"] + ([f"task={task}", f"obs={obs}"] if task else [])
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(script, overrides=[*chosen, *overrides])
+
+
+def tiny_episodes(task: str, obs: str, episodes: int = 2, steps: int = 12) -> EpisodeSet:
+    """A few random-action episodes of the real env, as collection would store them."""
+    env = envs.make(task, obs=obs)
+    rng = np.random.default_rng(0)
+    recorded = []
+    for i in range(episodes):
+        o, info = env.reset(seed=i)
+        observations, states, actions = [o["observation"]], [info["state"]], []
+        for _ in range(steps):
+            action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+            o, _, _, _, info = env.step(action)
+            observations.append(o["observation"])
+            states.append(info["state"])
+            actions.append(action)
+        recorded.append({"observations": np.array(observations), "actions": np.array(actions),
+                         "states": np.array(states), "goal": o["goal"]})
+    return EpisodeSet.from_episodes(recorded, {"task": task, "obs": obs, "image_size": 64 if obs == "pixels" else None})
+
+
+def test_tuned_files_are_named_after_their_task_and_obs_mode() -> None:
+    for name in TUNED:
+        cfg = composed("train", name, None, None, "data=unused")
+        assert f"{cfg.task.name}-{cfg.obs}" == name
+
+
+def test_the_default_recipe_is_the_same_for_every_task() -> None:
+    """No per-task knob: for one obs mode, model, planner, energy and budget do not depend on the task."""
+    for obs in ("state", "pixels"):
+        recipes = set()
+        for task in envs.task_names():
+            cfg = composed("evaluate", "default", task, obs, "checkpoint=unused")
+            resolved = OmegaConf.to_container(cfg, resolve=True)
+            recipes.add(str({key: resolved[key] for key in ("model", "planner", "energy", "budget")}))
+        assert len(recipes) == 1, obs
+
+
+@pytest.mark.parametrize("experiment,task,obs", RECIPES)
+def test_every_recipe_trains_a_step_and_plans_a_step(experiment: str, task: str | None, obs: str | None,
+                                                     tmp_path: Path) -> None:
+    cfg = composed("train", experiment, task, obs, "data=unused", f"out={tmp_path}", "steps=2", "batch_size=4",
+                   "log_every=1", "checkpoint_every=2", "device=cpu")
+    episodes = tiny_episodes(cfg.task.name, cfg.obs)
+    model = train(cfg, episodes, tmp_path, experiment=experiment).eval()
+    assert read_meta(tmp_path / "checkpoint" / "latest.safetensors")["experiment"] == experiment
+
+    plan_cfg = composed("evaluate", experiment, task, obs, "checkpoint=unused")
+    energy = instantiate(plan_cfg.energy)
+    if energy.needs_data:
+        energy.fit(model, episodes)
+    planner = instantiate(plan_cfg.planner.optimizer, horizon=plan_cfg.planner.horizon,
+                          action_dim=episodes.actions.shape[1], model=model, energy=energy, seed=0)
+    agent = MPCAgent(model, planner, plan_cfg.planner.replan_every)
+    env = envs.make(cfg.task.name, obs=cfg.obs)
+    obs_now, info = env.reset(seed=5)
+    with torch.no_grad():
+        action = agent.act(obs_now, info)
+    assert action.shape == env.action_space.shape and np.all(np.abs(action) <= 1.0)
+    assert np.isfinite(agent.last_energy)
