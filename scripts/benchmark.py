@@ -1,11 +1,17 @@
 """Measure everything we publish, in one run, and write BENCHMARKS.md from those measurements.
 
     python scripts/benchmark.py suite=quick      # laptop-sized
-    python scripts/benchmark.py suite=full       # every task and obs mode
+    python scripts/benchmark.py suite=full       # every task and obs mode, three training seeds
 
-Raw env and collection speeds are measured here; each suite run is a full ``scripts/pipeline.py``
-(collect -> train -> probe -> evaluate -> report) whose output files are read back, so every number
-in the document comes from this run's files. ``measurements.json`` in the run folder holds them all.
+A suite is a list of rows (a task and obs mode). Each row runs its recipe, the tuned experiment file
+``configs/experiment/<task>-<obs>.yaml`` where there is one, else the default, once per training
+seed, each a full ``scripts/pipeline.py`` (collect -> train -> probe -> evaluate -> report); with a tuned
+file it also trains and evaluates ``experiment=default`` on the same data and budget. The Oracle and
+random do not depend on the training seed and run in the first seed's evaluation only. Raw env and
+collection speeds are measured here; every other number is read back from the pipelines' files and
+goes to ``measurements.json`` (the run folder, and ``docs/benchmarks/`` with ``write_docs``), from
+which BENCHMARKS.md and the README's Results block are written. ``reuse=true`` keeps finished stages,
+so a stopped benchmark continues where it was.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,8 +39,10 @@ from worldmodel.data import measure_window_rate
 from worldmodel.runtime import cli_main, find_browser, prepare_run_dir, to_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
-AGENT_ORDER = ("jepa", "oracle", "gcbc", "random")
+MEASUREMENTS = ROOT / "docs" / "benchmarks" / "measurements.json"
 RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
+SECONDS_FILE = "benchmark_seconds.json"  # wall time the benchmark spent on a pipeline folder, all sittings
+Row = dict[str, Any]
 
 
 def machine() -> str:
@@ -53,48 +63,138 @@ def env_speeds(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def check_screenshot_browser(runs: list[DictConfig]) -> None:
-    """A run that asks for a report screenshot needs the browser only at its last stage: look for it
+def check_screenshot_browser(rows: list[DictConfig]) -> None:
+    """A row that asks for a report screenshot needs the browser only at its last stage: look for it
     before the hours of work ahead of that, not after them."""
     default = OmegaConf.load(ROOT / "configs" / "report.yaml").browser.executable
-    for run in runs:
-        if OmegaConf.select(run, "report.screenshot"):
-            find_browser(OmegaConf.select(run, "report.browser.executable", default=default))
+    for row in rows:
+        if OmegaConf.select(row, "report.screenshot"):
+            find_browser(OmegaConf.select(row, "report.browser.executable", default=default))
 
 
-def run_pipeline(run: DictConfig, out: Path, device: str, reuse: bool) -> None:
-    sections = OmegaConf.to_container(run, resolve=True)
-    overrides = [f"task={run.task}", f"obs={run.obs}", f"out={out}", f"device={device}", f"force={not reuse}"]
-    for stage in ("collect", "train", "probe", "evaluate", "report"):
-        # ++: add keys the pipeline config lacks
-        overrides += to_overrides(sections.get(stage) or {}, prefix=f"++{stage}.")
-    command = [sys.executable, str(ROOT / "scripts" / "pipeline.py"), *overrides]
-    print(f"\n### {run.task} / {run.obs}: {' '.join(command[1:])}", flush=True)
+def resolve_row(row: DictConfig) -> Row:
+    """A suite row as the runs need it: task, obs, budget and the recipes to run on it.
+
+    ``{experiment: wall-pixels}`` takes task, obs and budget from that file; ``{task, obs, budget}``
+    runs the default recipe only. Either may override the budget (``budget: {episodes: ...}``).
+    """
+    row = OmegaConf.to_container(row, resolve=True)
+    tuned = row.get("experiment")
+    if tuned == "default":
+        raise UserInputError("a suite row names a tuned experiment or none (the default always runs)")
+    overrides = [f"experiment={tuned}"] if tuned else ["experiment=default", f"task={row['task']}", f"obs={row['obs']}"]
+    recipe = hydra.compose(config_name="train", overrides=[*overrides, "data=unused"])
+    budget = {**OmegaConf.to_container(recipe.budget, resolve=True), **row.get("budget", {})}
+    budget.pop("eval_episodes")  # the suite's evaluation protocol, the same for every row (suite.eval)
+    return {"task": recipe.task.name, "obs": recipe.obs, "name": f"{recipe.task.name}-{recipe.obs}",
+            "experiment": tuned or "default", "recipes": [tuned, "default"] if tuned else ["default"],
+            "budget": budget, "report": row.get("report", {})}
+
+
+def run_pipeline(overrides: list[str], out: Path, label: str) -> None:
+    """One pipeline run; the seconds it took are added to ``out/benchmark_seconds.json``."""
+    command = [sys.executable, str(ROOT / "scripts" / "pipeline.py"), *overrides, f"out={out}"]
+    print(f"\n### {label}: {' '.join(command[1:])}", flush=True)
+    started = time.perf_counter()
     if subprocess.run(command, check=False).returncode != 0:
-        raise UserInputError(f"pipeline for {run.task}/{run.obs} failed; its output is in {out}")
+        raise UserInputError(f"pipeline {label} failed; its output is in {out}")
+    seconds_file = out / SECONDS_FILE
+    spent = json.loads(seconds_file.read_text())["seconds"] if seconds_file.exists() else 0.0
+    seconds_file.write_text(json.dumps({"seconds": spent + time.perf_counter() - started}))
 
 
-def read_run(run: DictConfig, out: Path, window_cfg: DictConfig) -> dict[str, Any]:
-    results = json.loads((out / "evaluate" / "results.json").read_text())
-    probe = json.loads((out / "probe" / "probe.json").read_text())
-    collect = json.loads((out / "collect" / "summary.json").read_text())
-    train = json.loads((out / "train" / "summary.json").read_text())
-    episodes = load_episodes(out / "collect")
-    windows = measure_window_rate(episodes, window_cfg.window, window_cfg.batch_size, window_cfg.seconds)
-    return {"task": run.task, "obs": run.obs, "agents": results["agents"], "spec": results["spec"],
-            "probe": probe, "collect": collect, "train": train, "windows_per_s": windows, "folder": str(out)}
+def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool) -> dict[str, dict[int, Path]]:
+    """Every recipe x seed pipeline of a row; returns their folders by recipe and seed.
+
+    The row's own recipe (tuned, else default) collects, trains and evaluates JEPA and GCBC for every
+    seed of ``suite.seeds``, with the Oracle and random in the first seed only; the default beside a
+    tuned recipe (seeds ``suite.default_seeds``) reuses that seed's dataset and evaluates JEPA alone.
+    """
+    main_recipe = row["recipes"][0]
+    folders: dict[str, dict[int, Path]] = {recipe: {} for recipe in row["recipes"]}
+    budget = [f"budget.{k}={v}" for k, v in row["budget"].items()] + [f"budget.eval_episodes={suite.eval.episodes}"]
+    for recipe in row["recipes"]:
+        for i, seed in enumerate(suite.seeds if recipe == main_recipe else suite.default_seeds):
+            out = row_dir / f"{recipe}-seed{seed}"
+            overrides = [f"experiment={recipe}", f"task={row['task']}", f"obs={row['obs']}", *budget, f"seed={seed}",
+                         f"eval_seed={suite.eval.seed}", f"device={device}", f"force={not reuse}"]
+            if recipe == main_recipe:
+                agents = "[jepa,oracle,gcbc,random]" if i == 0 else "[jepa,gcbc]"
+                if i == 0:
+                    overrides += to_overrides(row["report"], prefix="++report.")
+            else:  # the default beside a tuned recipe: the same seed's data, JEPA only
+                agents = "[jepa]"
+                overrides += [f"data={folders[main_recipe][seed] / 'collect'}", "stages=[train,probe,evaluate]"]
+            run_pipeline([*overrides, f"evaluate.agents={agents}"], out, f"{row['name']} {recipe} seed {seed}")
+            folders[recipe][seed] = out
+    return folders
 
 
-def fmt_success(agent: dict[str, Any] | None) -> str:
-    if agent is None:
-        return "–"
-    low, high = agent["success_rate_95ci"]
-    return f"{agent['success_rate']:.0%} [{low:.2f}, {high:.2f}]"
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def seed_record(folder: Path, seed: int) -> dict[str, Any]:
+    """One pipeline's figures: success of every agent it ran, JEPA's plan ms, training minutes, probe R²."""
+    results = read_json(folder / "evaluate" / "results.json")
+    train = read_json(folder / "train" / "summary.json")
+    probe = read_json(folder / "probe" / "probe.json")
+    jepa = results["agents"]["jepa"]
+    return {
+        "seed": seed,
+        "success": {name: agent["success_rate"] for name, agent in results["agents"].items()},
+        "success_95ci": {name: agent["success_rate_95ci"] for name, agent in results["agents"].items()},
+        "episodes": jepa["episodes"],
+        "plan_ms": jepa["plan_ms_median"],
+        "train_min": train["seconds_this_run"] / 60,
+        "probe_r2": probe["probe_r2"],
+        "probe": {k: v for k, v in probe.items() if isinstance(v, int | float)},
+        "warnings": probe.get("warnings", []),
+        "experiment": results["spec"].get("experiment"),
+        "planner": planner_label(results["spec"]),
+        "folder": str(folder),
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean, sample standard deviation (0 for one value) and the worst (lowest) of success rates."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "worst": min(values)}
+
+
+def row_measurements(row: Row, folders: dict[str, dict[int, Path]], window_cfg: DictConfig) -> Row:
+    """The row's entry of measurements.json (the shape BENCHMARKS.md documents)."""
+    main = [seed_record(folder, seed) for seed, folder in folders[row["recipes"][0]].items()]
+    shared = {k: main[0]["success"][k] for k in ("oracle", "random") if k in main[0]["success"]}
+    for record in main[1:]:  # the Oracle and random ran with the first seed: the same pairs for every seed
+        record["success"].update(shared)
+    default = main if row["recipes"] == ["default"] else [
+        seed_record(folder, seed) for seed, folder in folders["default"].items()]
+    every = [folder for recipe_folders in folders.values() for folder in recipe_folders.values()]
+    seconds = sum(read_json(f / SECONDS_FILE)["seconds"] for f in every if (f / SECONDS_FILE).exists())
+    first = next(iter(folders[row["recipes"][0]].values()))
+    jepa = spread([r["success"]["jepa"] for r in main])
+    default_jepa = spread([r["success"]["jepa"] for r in default])
+    return {
+        "task": row["task"], "obs": row["obs"], "experiment": row["experiment"], "budget": row["budget"],
+        "seeds": main,
+        "default": {"experiment": "default", "seeds": [{k: r[k] for k in ("seed", "plan_ms", "train_min", "probe_r2",
+                                                                          "folder")} | {"success": {"jepa": r["success"]["jepa"]}}
+                                                      for r in default]},
+        "summary": {"jepa": jepa, "default": default_jepa,
+                    "gcbc": spread([r["success"]["gcbc"] for r in main if "gcbc" in r["success"]] or [float("nan")]),
+                    **{k: {"mean": v} for k, v in shared.items()},
+                    "default_over_tuned": default_jepa["mean"] / jepa["mean"] if jepa["mean"] else None},
+        "row_minutes": seconds / 60,
+        "collect": read_json(first / "collect" / "summary.json"),
+        "train_samples_per_s": read_json(first / "train" / "summary.json")["samples_per_s"],
+        "windows_per_s": measure_window_rate(load_episodes(first / "collect"), window_cfg.window,
+                                             window_cfg.batch_size, window_cfg.seconds),
+    }
 
 
 def planner_label(spec: dict[str, Any]) -> str:
-    """``cem_dense (H=5, 512x6)``: the config name and the budget it resolved to (results files from
-    before planner names were recorded show the optimizer's class instead)."""
+    """``cem_dense (H=5, 256x6)``: the config name and the budget it resolved to."""
     planner = spec["planner"]
     name = spec.get("planner_name") or planner["optimizer"]["_target_"].rsplit(".", 1)[-1]
     budget = [f"H={planner['horizon']}"]
@@ -103,86 +203,128 @@ def planner_label(spec: dict[str, Any]) -> str:
     return f"{name} ({', '.join(budget)})"
 
 
-def results_table(runs: list[dict[str, Any]]) -> str:
-    lines = ["| task | obs | JEPA | Oracle | GCBC | random | JEPA/Oracle | JEPA plan ms | JEPA planner, energy | episodes | train min | probe R² |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        agents = r["agents"]
-        jepa, oracle = agents.get("jepa"), agents.get("oracle")
-        ratio = f"{jepa['success_rate'] / oracle['success_rate']:.2f}" if jepa and oracle and oracle["success_rate"] else "–"
-        plan_ms = f"{jepa['plan_ms_median']:.0f}" if jepa else "–"
-        lines.append(
-            f"| {r['task']} | {r['obs']} | {fmt_success(jepa)} | {fmt_success(oracle)} | "
-            f"{fmt_success(agents.get('gcbc'))} | {fmt_success(agents.get('random'))} | {ratio} | {plan_ms} | "
-            f"{planner_label(r['spec'])}, {r['spec'].get('energy_name', '–')} | "
-            f"{jepa['episodes'] if jepa else '–'} | {r['train']['seconds_this_run'] / 60:.1f} | {r['probe']['probe_r2']:.3f} |")
-    return "\n".join(lines)
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """The one place a table is formatted: a header, its rule, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
-def write_docs(cfg: DictConfig, measured: dict[str, Any], command: str) -> None:
-    runs = measured["runs"]
-    env_rows = "\n".join(f"| {r['task']} | {r['state_steps_per_s']:,.0f} | {r['pixel_frames_per_s']:,.0f} |"
-                         for r in measured["env_speed"])
+def pct(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.0%}"
+
+
+def mean_std(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.0%} ± {stats['std']:.0%}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else "–"
+
+
+def success_table(rows: list[Row], detailed: bool) -> str:
+    """Planning success per row: the recipe's mean ± std over seeds beside the default's and the baselines'.
+    ``detailed`` (BENCHMARKS.md) adds the worst seed, every seed's rate, speeds and probes."""
+    header = ["task", "obs", "recipe", "JEPA (mean ± std)", "default recipe", "Oracle", "GCBC", "random", "JEPA/Oracle"]
+    if detailed:
+        header[5:5] = ["default / recipe"]
+        header[4:4] = ["worst seed", "per seed"]
+        header += ["plan ms", "train min", "probe R² per seed", "row min"]
+    lines = []
+    for r in rows:
+        s = r["summary"]
+        oracle = s.get("oracle", {}).get("mean")
+        line = [r["task"], r["obs"], r["experiment"], mean_std(s["jepa"]), mean_std(s["default"]), pct(oracle),
+                pct(s["gcbc"]["mean"]), pct(s.get("random", {}).get("mean")), ratio(s["jepa"]["mean"], oracle)]
+        if detailed:
+            seeds = r["seeds"]
+            line[5:5] = ["same recipe" if r["experiment"] == "default" else ratio(s["default"]["mean"], s["jepa"]["mean"])]
+            line[4:4] = [pct(s["jepa"]["worst"]), " / ".join(pct(x["success"]["jepa"]) for x in seeds)]
+            line += [f"{statistics.median(x['plan_ms'] for x in seeds):.0f}",
+                     f"{statistics.fmean(x['train_min'] for x in seeds):.1f}",
+                     " / ".join(f"{x['probe_r2']:.2f}" for x in seeds), f"{r['row_minutes']:.0f}"]
+        lines.append(line)
+    return markdown_table(header, lines)
+
+
+def write_docs(measured: dict[str, Any], command: str) -> None:
+    rows = measured["rows"]
+    seeds = measured["seeds"]
     c = measured["collection_speed"]
     n = c["workers"]
-    data_rows = "\n".join(
-        f"| {r['task']} | {r['obs']} | {r['collect']['episodes']} | {r['collect']['frames_per_s']} | "
-        f"{r['collect']['coverage']} | {r['collect']['bytes_on_disk'] / 1e6:.1f} MB | {r['windows_per_s']:,.0f} | "
-        f"{r['train']['samples_per_s']:,.0f} |" for r in runs)
-    probe_rows = "\n".join(
-        f"| {r['task']} | {r['obs']} | {r['probe']['probe_r2']:.3f} | {r['probe']['effective_rank']:.1f} | "
-        f"{r['probe']['latent_std_min']:.3f} | {r['probe']['pred_error']:.4f} | {r['probe']['copy_baseline_error']:.4f} | "
-        f"{r['probe']['plannability']:.2f} |" for r in runs)
+    env_table = markdown_table(["task", "state env steps/s", "pixel frames/s (64x64)"], [
+        [r["task"], f"{r['state_steps_per_s']:,.0f}", f"{r['pixel_frames_per_s']:,.0f}"] for r in measured["env_speed"]])
+    data_table = markdown_table(
+        ["task", "obs", "episodes", "collect frames/s", "coverage", "dataset size", "windows/s (sampler)", "train samples/s"],
+        [[r["task"], r["obs"], str(r["collect"]["episodes"]), str(r["collect"]["frames_per_s"]),
+          str(r["collect"]["coverage"]), f"{r['collect']['bytes_on_disk'] / 1e6:.1f} MB", f"{r['windows_per_s']:,.0f}",
+          f"{r['train_samples_per_s']:,.0f}"] for r in rows])
+    probe_table = markdown_table(
+        ["task", "obs", "recipe", "seed", "probe R²", "effective rank", "min latent std", "pred. error", "copy-last error",
+         "plannability", "warnings"],
+        [[r["task"], r["obs"], r["experiment"], str(x["seed"]), f"{x['probe']['probe_r2']:.3f}",
+          f"{x['probe']['effective_rank']:.1f}", f"{x['probe']['latent_std_min']:.3f}", f"{x['probe']['pred_error']:.4f}",
+          f"{x['probe']['copy_baseline_error']:.4f}", f"{x['probe']['plannability']:.2f}", str(len(x["warnings"]))]
+         for r in rows for x in r["seeds"]])
+    recipe_table = markdown_table(["task", "obs", "recipe", "planner", "budget"], [
+        [r["task"], r["obs"], f"`configs/experiment/{r['experiment']}.yaml`", r["seeds"][0]["planner"],
+         ", ".join(f"{k} {v}" for k, v in r["budget"].items())] for r in rows])
     doc = f"""# Benchmarks
 
 Generated by `{command}` on {measured['date']} — do not edit by hand; re-run the command instead.
-Machine: {measured['machine']}. Raw numbers: `measurements.json` in the run folder.
-Pipeline stages that had already finished in the run folder are reused (`reuse=true`), so their
-figures (success, training time, probes) are those of the invocation that ran them; the speeds below
-are measured anew every time.
+Machine: {measured['machine']}. The raw numbers are in
+[`docs/benchmarks/measurements.json`](docs/benchmarks/measurements.json) (shape below).
+Pipeline stages that had already finished in the run folder are reused (`reuse=true`), so a benchmark
+can run over several sittings; their figures (success, training time, probes) are those of the
+invocation that ran them, and the speeds below are measured anew every time.
 
 ## Planning success on held-out start/goal pairs
 
-Success rate with its 95% Wilson interval; the same pairs for every agent (pair seed
-{', '.join(sorted({str(r['spec']['seed']) for r in runs}))}, never the collection seed). JEPA = MPC on the learned world
-model; Oracle = the same planner and budget on the true simulator; GCBC = goal-conditioned behaviour
-cloning on the same data; plan ms = median wall time per control step. JEPA planner
-(`configs/planner/`, chosen per task and obs mode in `configs/task/`) with its horizon H and candidates (GD: starts) x iterations
-where the optimizer has one such budget. JEPA energy
-(`configs/energy/`, chosen per task and obs mode): latent = straight latent distance to the goal;
-geodesic = distance along a graph of the dataset's encoded observations (`agents/landmarks.py`), which
-goes round walls (geodesic_wide: with a two-step hop radius; geodesic_whitened: in units of one-step
-latent motion; geodesic_subgoal: whitened, each plan aimed at a waypoint on the graph's shortest path,
-_wide: with a wider radius; _dense: wider, and every dataset observation a landmark);
-the oracle always uses the straight distance between true positions.
+Every row trains and evaluates with training seeds {', '.join(map(str, seeds))}; each seed also collects its own
+dataset (the collection seed is the training seed). The pairs are the same for every seed and agent
+(pair seed {measured['eval_seed']}, never a collection seed), {measured['eval_episodes']} per evaluation. JEPA = MPC on the
+learned world model with the row's recipe (its tuned `configs/experiment/<task>-<obs>.yaml`, or
+`default`), mean ± sample standard deviation over seeds, the worst seed and every seed's rate; default
+recipe = `experiment=default` trained on the same data and budget. Oracle = the same planner and budget
+on the true simulator, scoring the task's true cost-to-go (the shortest path round the walls), and
+random run once per row (they do not depend on the training seed); GCBC = goal-conditioned
+behaviour cloning on each seed's data (mean). plan ms = median wall time per control step; row min =
+wall minutes of every pipeline of the row, over all sittings.
 
-{results_table(runs)}
+{success_table(rows, detailed=True)}
+
+The recipes (planner with its horizon H and candidates x iterations) and the budgets of the rows:
+
+{recipe_table}
 
 ## Simulation and collection speed
 
-| task | state env steps/s | pixel frames/s (64x64) |
-|---|---|---|
-{env_rows}
+{env_table}
 
 Collection of {c['task']} / {c['obs']} ({c['episodes']} episodes, same episodes both times): 1 worker
 {c['frames_per_s_1_worker']} frames/s, {n} workers {c[f'frames_per_s_{n}_workers']} frames/s: **{c['speedup']}x**.
 
-| task | obs | episodes | collect frames/s | coverage | dataset size | windows/s (sampler) | train samples/s |
-|---|---|---|---|---|---|---|---|
-{data_rows}
+{data_table}
 
-## What the latent learned (held-out episodes)
+## What the latent learned (held-out episodes, every seed)
 
-| task | obs | probe R² | effective rank | min latent std | pred. error | copy-last error | plannability |
-|---|---|---|---|---|---|---|---|
-{probe_rows}
+{probe_table}
 
 Probe R²: linear map from latent to the true state, fit on training episodes. Pred./copy-last error:
 open-loop latent prediction error against repeating the last latent. Plannability: how often the
-true action sequence has lower energy than random ones.
+true action sequence has lower energy than random ones. Warnings: the probe's (`scripts/probe.py`).
 
-Targets missed and the experiments tried on them (planner budgets, horizons, pixel-model variants):
-[docs/EXPERIMENTS.md](docs/EXPERIMENTS.md).
+## measurements.json
+
+`{{"suite", "date", "machine", "seeds", "eval_seed", "eval_episodes", "env_speed", "collection_speed",
+"rows": [{{"task", "obs", "experiment", "budget", "seeds": [{{"seed", "success": {{"jepa", "oracle", "gcbc",
+"random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "probe_r2", "probe", "warnings",
+"experiment", "planner", "folder"}}], "default": {{"experiment", "seeds": [{{"seed", "success": {{"jepa"}},
+"plan_ms", "train_min", "probe_r2", "folder"}}]}}, "summary": {{"jepa", "default", "gcbc": {{"mean", "std",
+"worst"}}, "oracle", "random": {{"mean"}}, "default_over_tuned"}}, "row_minutes", "collect",
+"windows_per_s", "train_samples_per_s"}}]}}`. Success rates are fractions; oracle and random are copied into
+every seed's entry from the first seed's evaluation.
+
+Targets missed and the experiments tried on them: [docs/EXPERIMENTS.md](docs/EXPERIMENTS.md).
 """
     (ROOT / "BENCHMARKS.md").write_text(doc)
     readme = ROOT / "README.md"
@@ -190,8 +332,9 @@ Targets missed and the experiments tried on them (planner budgets, horizons, pix
     if RESULTS_BEGIN in text and RESULTS_END in text:
         head, rest = text.split(RESULTS_BEGIN, 1)
         tail = rest.split(RESULTS_END, 1)[1]
-        section = (f"{RESULTS_BEGIN}\nFrom `{command}` on {measured['date']} ({measured['machine']}); "
-                   f"details in [BENCHMARKS.md](BENCHMARKS.md).\n\n{results_table(runs)}\n{RESULTS_END}")
+        section = (f"{RESULTS_BEGIN}\nFrom `{command}` on {measured['date']} ({measured['machine']}), "
+                   f"mean ± std over training seeds {', '.join(map(str, seeds))}; details in [BENCHMARKS.md](BENCHMARKS.md).\n\n"
+                   f"{success_table(rows, detailed=False)}\n{RESULTS_END}")
         readme.write_text(head + section + tail)
 
 
@@ -199,26 +342,29 @@ Targets missed and the experiments tried on them (planner budgets, horizons, pix
 @cli_main
 def main(cfg: DictConfig) -> None:
     suite = cfg.suite
-    check_screenshot_browser(suite.runs)
+    check_screenshot_browser(suite.rows)
+    rows = [resolve_row(row) for row in suite.rows]  # every recipe composes before any work
     run_dir = prepare_run_dir(cfg.out, cfg)
     measured: dict[str, Any] = {
         "suite": suite.name,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
+        "seeds": list(suite.seeds), "eval_seed": suite.eval.seed, "eval_episodes": suite.eval.episodes,
         "env_speed": env_speeds(suite.env_speed),
     }
     cs = suite.collection_speed
     measured["collection_speed"] = measure_collection_speed(cs.task, cs.obs, cs.episodes, cs.workers)
     print(f"collection speed: {measured['collection_speed']}", flush=True)
-    measured["runs"] = []
-    for run in suite.runs:
-        out = run_dir / f"{run.task}-{run.obs}"
-        run_pipeline(run, out, cfg.device, cfg.reuse)
-        measured["runs"].append(read_run(run, out, suite.window_rate))
+    measured["rows"] = []
+    for row in rows:
+        folders = run_row(row, suite, run_dir / row["name"], cfg.device, cfg.reuse)
+        measured["rows"].append(row_measurements(row, folders, suite.window_rate))
         (run_dir / "measurements.json").write_text(json.dumps(measured, indent=2))
     if cfg.write_docs:
-        write_docs(cfg, measured, f"python scripts/benchmark.py suite={suite.name}")
-        print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+        MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)
+        MEASUREMENTS.write_text(json.dumps(measured, indent=2))
+        write_docs(measured, f"python scripts/benchmark.py suite={suite.name}")
+        print(f"wrote {ROOT / 'BENCHMARKS.md'} and {MEASUREMENTS}")
     print(f"measurements: {run_dir / 'measurements.json'}")
 
 

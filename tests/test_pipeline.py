@@ -82,11 +82,11 @@ def test_benchmark_checks_for_the_screenshot_browser_a_run_asks_for(tmp_path: Pa
     from scripts.benchmark import check_screenshot_browser
 
     shot = {"screenshot": str(tmp_path / "report.png"), "browser": {"executable": "no-such-browser"}}
-    runs = OmegaConf.create([{"task": "reacher", "obs": "state"}, {"task": "wall", "obs": "state", "report": shot}])
+    rows = OmegaConf.create([{"experiment": "reacher-state"}, {"experiment": "wall-state", "report": shot}])
     with pytest.raises(UserInputError, match="no-such-browser"):
-        check_screenshot_browser(runs)
-    del runs[1].report.screenshot  # no screenshot asked for: no browser needed
-    check_screenshot_browser(runs)
+        check_screenshot_browser(rows)
+    del rows[1].report.screenshot  # no screenshot asked for: no browser needed
+    check_screenshot_browser(rows)
 
 
 def test_report_shows_the_probes_warnings_above_its_figures(tmp_path: Path) -> None:
@@ -102,3 +102,25 @@ def test_report_shows_the_probes_warnings_above_its_figures(tmp_path: Path) -> N
     page = build_report(tmp_path)
     assert f"<b>Warning:</b> {warning}" in page.replace("&lt;", "<")
     assert page.index("Warning:") < page.index("<td>plannability</td>")
+
+
+def test_benchmark_rows_show_mean_std_the_worst_seed_and_every_seed() -> None:
+    from scripts.benchmark import spread, success_table
+
+    stats = spread([0.9, 0.7, 0.8])
+    assert stats == pytest.approx({"mean": 0.8, "std": 0.1, "worst": 0.7})
+    seeds = [{"seed": i, "success": {"jepa": rate}, "plan_ms": 10.0 + i, "train_min": 1.0, "probe_r2": 0.9}
+             for i, rate in enumerate([0.9, 0.7, 0.8])]
+    row = {"task": "wall", "obs": "state", "experiment": "wall-state", "seeds": seeds, "row_minutes": 12.0,
+           "summary": {"jepa": stats, "default": spread([0.4, 0.4, 0.4]), "gcbc": {"mean": 0.2},
+                       "oracle": {"mean": 1.0}, "random": {"mean": 0.0}}}
+    detailed = success_table([row], detailed=True).splitlines()
+    assert len(detailed) == 3 and detailed[1].count("---") == detailed[0].count("|") - 1
+    cells = [c.strip() for c in detailed[2].strip("|").split("|")]
+    header = [c.strip() for c in detailed[0].strip("|").split("|")]
+    shown = dict(zip(header, cells, strict=True))
+    assert shown["JEPA (mean ± std)"] == "80% ± 10%" and shown["worst seed"] == "70%"
+    assert shown["per seed"] == "90% / 70% / 80%" and shown["default recipe"] == "40% ± 0%"
+    assert shown["default / recipe"] == "0.50" and shown["JEPA/Oracle"] == "0.80" and shown["plan ms"] == "11"
+    readme = success_table([row], detailed=False)
+    assert "80% ± 10%" in readme and "per seed" not in readme
