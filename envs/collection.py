@@ -9,22 +9,25 @@ of workers, and resuming just runs the indices that are missing.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import instantiate
 from tqdm import tqdm
 
 import envs
+from envs.builder import build
 from envs.dataset import DatasetHeader, DatasetWriter, Episode, StorageOptions
-from envs.errors import UserInputError
+from envs.errors import UserInputError, is_disk_full
 from envs.policies import ExplorationPolicy
 
 # The info keys of the task contract (docs/ARCHITECTURE.md), stored per step in the dataset.
@@ -119,13 +122,29 @@ def rollout(env: Any, policy: ExplorationPolicy, seed: int, index: int) -> Episo
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(spec: CollectionSpec, writer: DatasetWriter, render_threads: int) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send SIGTERM to this worker when its parent dies (Linux).
+
+    A collect parent killed with ``kill -9`` cannot stop its pool, whose workers would otherwise
+    keep rolling out episodes and print ``BrokenPipeError`` tracebacks; SIGTERM ends them silently.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(spec: CollectionSpec, writer: DatasetWriter, render_threads: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and keeps what is done
     # Without a GPU, EGL renders with Mesa's llvmpipe, which starts a thread per core in every
     # worker; giving each worker its share of the cores avoids oversubscribing them.
     os.environ.setdefault("LP_NUM_THREADS", str(render_threads))
     try:
-        _worker.update(spec=spec, writer=writer, env=spec.make_env(), policy=instantiate(spec.policy))
+        _worker.update(spec=spec, writer=writer, env=spec.make_env(), policy=build(spec.policy, "policy"))
     except Exception as err:  # noqa: BLE001  a Pool restarts a worker whose initializer raises, forever
         _worker["error"] = err
 
@@ -155,8 +174,13 @@ def collect(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Collect episodes ``0..episodes-1`` (those not on disk yet) and return the run summary."""
+    """Collect episodes ``0..episodes-1`` (those not on disk yet) and return the run summary.
+
+    ``on_start`` runs once the dataset has been accepted (opened, resumed or replaced) and before
+    any episode: scripts record the run there, so that a refused run rewrites nothing.
+    """
     if episodes < 1:
         raise UserInputError(f"episodes must be a positive number, got {episodes}")
     if workers is not None and workers < 1:
@@ -165,6 +189,7 @@ def collect(
         raise UserInputError(
             f"unknown start_method '{start_method}'; choose one of: {', '.join(START_METHODS)}"
         )
+    build(spec.policy, "policy")  # a bad policy config is one line here, not an error in every worker
     env = spec.make_env()
     header = DatasetHeader(
         dataset_id=spec.dataset_id,
@@ -177,17 +202,20 @@ def collect(
     writer = DatasetWriter.open(
         dataset_dir, header, storage or StorageOptions(), resume=resume, overwrite=overwrite
     )
+    if on_start is not None:
+        on_start()
     done = writer.done_indices()
     todo = [i for i in range(episodes) if i not in done]
     workers = min(workers or default_workers(), max(len(todo), 1))
     frames = 0
     start = time.perf_counter()
+    disk_full: OSError | None = None
     try:
         if todo:
             context = multiprocessing.get_context(start_method)
             with (
                 context.Pool(
-                    workers, _init_worker, (spec, writer, max(1, default_workers() // workers))
+                    workers, _init_worker, (spec, writer, max(1, default_workers() // workers), os.getpid())
                 ) as pool,
                 tqdm(total=episodes, initial=len(done), unit="ep", disable=not progress) as bar,
             ):
@@ -195,9 +223,16 @@ def collect(
                     frames += episode_frames
                     bar.update()
                     bar.set_postfix(frames_per_s=f"{frames / (time.perf_counter() - start):.0f}")
+    except OSError as err:  # from a worker staging an episode
+        if not is_disk_full(err):
+            raise
+        disk_full = err
     finally:
         seconds = time.perf_counter() - start
-        writer.finalize()
+        writer.finalize()  # on a full disk too: itself a one-line error if the fold does not fit
+    if disk_full is not None:
+        raise UserInputError(f"disk full while collecting into {writer.dataset_dir}: {writer.total_episodes()} "
+                             "finished episodes were kept; free space and resume=true") from disk_full
     per_episode = writer.info_arrays("achieved_goal")
     positions = np.concatenate(per_episode)
     summary = {
