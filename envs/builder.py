@@ -138,10 +138,10 @@ def _refuse_interpolations(node: Any, where: str) -> None:
         for i, value in enumerate(node):
             _refuse_interpolations(value, f"{where}[{i}]")
     elif isinstance(node, str) and "${" in node:
-        raise UserInputError(f"stored config {where}: {node!r} is an interpolation (refused: stored configs "
-                             "are saved resolved, and a resolver can run code)")
+        raise UserInputError(f"{where}: {node!r} is an interpolation (refused: stored configs are saved "
+                             "resolved, and a resolver can run code)")
     elif not isinstance(node, PLAIN):
-        raise UserInputError(f"stored config {where}: a {type(node).__name__} is not a plain config value")
+        raise UserInputError(f"{where}: a {type(node).__name__} is not a plain config value")
 
 
 def load_stored_config(text: str, source: str) -> DictConfig:
@@ -157,5 +157,6 @@ def load_stored_config(text: str, source: str) -> DictConfig:
         raise UserInputError(f"stored config in {source} is not valid YAML ({str(err).splitlines()[0]})") from err
     if not isinstance(cfg, DictConfig):
         raise UserInputError(f"stored config in {source} is not a mapping")
-    _refuse_interpolations(OmegaConf.to_container(cfg, resolve=False), source)
+    for key, value in OmegaConf.to_container(cfg, resolve=False).items():
+        _refuse_interpolations(value, f"stored config in {source}, {key}")
     return cfg

@@ -137,8 +137,22 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _quiet_disk_full(unraisable: Any) -> None:
+    """h5py reports a full disk again from every object it frees after the write failed, as an
+    "Exception ignored" traceback per object; the parent already says "disk full" in one line."""
+    if not is_disk_full(unraisable.exc_value):
+        sys.__unraisablehook__(unraisable)
+
+
+def _quiet_disk_full_traceback(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """The same reports, printed through ``sys.excepthook`` (Cython prints the traceback first)."""
+    if not is_disk_full(value):
+        sys.__excepthook__(kind, value, tb)
+
+
 def _init_worker(spec: CollectionSpec, writer: DatasetWriter, render_threads: int, parent_pid: int) -> None:
     die_with_parent(parent_pid)
+    sys.unraisablehook, sys.excepthook = _quiet_disk_full, _quiet_disk_full_traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and keeps what is done
     # Without a GPU, EGL renders with Mesa's llvmpipe, which starts a thread per core in every
     # worker; giving each worker its share of the cores avoids oversubscribing them.
@@ -209,7 +223,7 @@ def collect(
     workers = min(workers or default_workers(), max(len(todo), 1))
     frames = 0
     start = time.perf_counter()
-    disk_full: OSError | None = None
+    disk_full: Exception | None = None
     try:
         if todo:
             context = multiprocessing.get_context(start_method)
@@ -223,7 +237,7 @@ def collect(
                     frames += episode_frames
                     bar.update()
                     bar.set_postfix(frames_per_s=f"{frames / (time.perf_counter() - start):.0f}")
-    except OSError as err:  # from a worker staging an episode
+    except (OSError, RuntimeError) as err:  # from a worker staging an episode (h5py raises either)
         if not is_disk_full(err):
             raise
         disk_full = err

@@ -232,13 +232,19 @@ class DatasetWriter:
             raise
 
     def finalize(self) -> None:
-        """Fold staged episodes into ``main_data.hdf5`` in index order, then update the metadata."""
+        """Fold staged episodes into ``main_data.hdf5`` in index order, then update the metadata.
+
+        Runs with no worker left writing, so any ``.tmp-<pid>`` file in staging was cut off by a kill
+        or a full disk: deleted first (which also frees the space the fold needs).
+        """
+        for path in self.staging_dir.glob(".*.tmp*"):
+            path.unlink()
         staged = {_staged_index(p): p for p in self._staged_files()}
         main = self.data_dir / _MAIN_FILE
         tmp = main.with_name(f".{_MAIN_FILE}.tmp-{os.getpid()}")
         try:
             total_episodes, total_steps = self._rebuild_main(main, tmp, staged)
-        except OSError as err:
+        except (OSError, RuntimeError) as err:  # h5py reports a failed write as either
             tmp.unlink(missing_ok=True)
             if is_disk_full(err):
                 raise UserInputError(
@@ -250,7 +256,7 @@ class DatasetWriter:
         size_mb = round(main.stat().st_size / 1e6, 1)  # Minari's unit for dataset_size
         metadata.update(total_episodes=total_episodes, total_steps=total_steps, dataset_size=size_mb)
         self._write_metadata(metadata)
-        for path in [*staged.values(), *self.staging_dir.glob(".*.tmp*")]:  # .tmp-<pid>: cut off by a kill
+        for path in staged.values():
             path.unlink()
 
     def _rebuild_main(self, main: Path, tmp: Path, staged: dict[int, Path]) -> tuple[int, int]:

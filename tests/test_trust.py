@@ -41,6 +41,7 @@ from worldmodel.reliability import (
     TINY_MODEL,
     corrupt_tensor_bytes,
     craft_checkpoint,
+    rewrite_header,
     tiny_checkpoint,
 )
 from worldmodel.runtime import LOCK_FILE, claim_run_dir, cli_main
@@ -116,15 +117,8 @@ def gcbc_file(path: Path, encoder_cfg: dict) -> Path:
                                                "depth": 1}),
               "obs_shape": [4], "action_dim": 2, "latent_dim": 4, "hidden_dim": 8, "depth": 1}
     save_gcbc(path, GCBCPolicy(**kwargs), kwargs)
-    if encoder_cfg:  # rewrite the header's encoder config, keeping a valid checksum
-        from safetensors import safe_open
-        from safetensors.torch import load_file, save_file
-
-        with safe_open(str(path), framework="pt") as f:
-            header = dict(f.metadata())
-        stored = json.loads(header["gcbc"])
-        header["gcbc"] = json.dumps({**stored, "encoder_cfg": encoder_cfg})
-        save_file(load_file(str(path)), str(path), metadata=header)
+    if encoder_cfg:  # the header's encoder config rewritten; the tensors and their checksum stay valid
+        rewrite_header(path, "gcbc", lambda text: json.dumps({**json.loads(text), "encoder_cfg": encoder_cfg}))
     return path
 
 

@@ -108,6 +108,15 @@ def craft_checkpoint(source: Path, target: Path, attack: str, marker: Path) -> P
     return target
 
 
+def rewrite_header(path: Path, key: str, edit: Callable[[str], str]) -> Path:
+    """Rewrite one header entry of a safetensors file in place, keeping its tensors (and so its checksum)."""
+    with safe_open(str(path), framework="pt") as f:
+        header = dict(f.metadata())
+    header[key] = edit(header[key])
+    save_file(load_file(str(path)), str(path), metadata=header)
+    return path
+
+
 def corrupt_tensor_bytes(path: Path, count: int = 64) -> None:
     """Flip every bit of ``count`` bytes in the middle of the tensor data (the header stays valid)."""
     size = path.stat().st_size

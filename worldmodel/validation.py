@@ -84,6 +84,7 @@ SCRIPT_CHECKS: dict[str, Checks] = {
     "gallery": Checks(positive_ints=("pairs",), non_negative_ints=("seed",)),
     "report": Checks(required=("run",)),
     "benchmark": Checks(booleans=("reuse", "write_docs")),
+    "reliability": Checks(booleans=("write_docs",), positive_ints=("kills", "parallel"), non_negative_ints=("seed",)),
 }
 
 
