@@ -125,15 +125,19 @@ _worker: dict[str, Any] = {}
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent(parent_pid: int) -> None:
+def die_with_parent() -> None:
     """Have the kernel send SIGTERM to this worker when its parent dies (Linux).
 
     A collect parent killed with ``kill -9`` cannot stop its pool, whose workers would otherwise
     keep rolling out episodes and print ``BrokenPipeError`` tracebacks; SIGTERM ends them silently.
+    (The parent is the collect process under ``spawn``, the fork server under ``forkserver``, which
+    exits with the collect process.)
     """
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
 
@@ -150,8 +154,8 @@ def _quiet_disk_full_traceback(kind: type[BaseException], value: BaseException, 
         sys.__excepthook__(kind, value, tb)
 
 
-def _init_worker(spec: CollectionSpec, writer: DatasetWriter, render_threads: int, parent_pid: int) -> None:
-    die_with_parent(parent_pid)
+def _init_worker(spec: CollectionSpec, writer: DatasetWriter, render_threads: int) -> None:
+    die_with_parent()
     sys.unraisablehook, sys.excepthook = _quiet_disk_full, _quiet_disk_full_traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and keeps what is done
     # Without a GPU, EGL renders with Mesa's llvmpipe, which starts a thread per core in every
@@ -229,7 +233,7 @@ def collect(
             context = multiprocessing.get_context(start_method)
             with (
                 context.Pool(
-                    workers, _init_worker, (spec, writer, max(1, default_workers() // workers), os.getpid())
+                    workers, _init_worker, (spec, writer, max(1, default_workers() // workers))
                 ) as pool,
                 tqdm(total=episodes, initial=len(done), unit="ep", disable=not progress) as bar,
             ):

@@ -310,6 +310,8 @@ def test_resume_uses_the_new_learning_rate(tmp_path: Path) -> None:
           episodes, tmp_path)
     _, info = read_checkpoint(tmp_path / "checkpoint" / "latest.safetensors")
     assert [(g["lr"], g["weight_decay"]) for g in info["optim_param_groups"]] == [(1e-5, 0.0)]
+    with pytest.raises(UserInputError, match="is at step 4, past steps=3; resume with steps=4 or more"):
+        train(train_cfg(tmp_path, "steps=3", "resume=true", *SMALL), episodes, tmp_path)
 
 
 # 5. Bad data is named as bad data ---------------------------------------------------------------------

@@ -150,6 +150,9 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path,
             raise UserInputError(f"{run_dir} already holds a checkpoint; pass resume=true to continue it "
                                  "or choose another out=")
         start_step = restore_training_state(latest, model, optimizer, cfg, meta)
+        if start_step > cfg.steps:
+            raise UserInputError(f"{latest} is at step {start_step}, past steps={cfg.steps}; resume with "
+                                 f"steps={start_step} or more")
     if on_start is not None and process.is_main:
         on_start()
     wrapped = DistributedDataParallel(objective) if process.world_size > 1 else objective
