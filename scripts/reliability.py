@@ -173,22 +173,29 @@ def check_refusals(tmp: Path) -> list[Outcome]:
 
 
 def kill_cycles(script: str, args: list[str], out: Path, kills: int, rng: np.random.Generator,
-                window: tuple[float, float], writing: str) -> tuple[int, int, int]:
+                window: tuple[float, float], writing: str, interrupt_first: bool = False) -> tuple[int, int, int]:
     """Start ``script`` with ``resume=true`` and ``kill -9`` its process group, ``kills`` times.
 
-    Every third kill waits for a temp file matching ``writing`` (the final fold's, a checkpoint's) to
-    appear instead of a random moment (at most until the window's end plus 5 s). Returns (kills that hit a running process, of them while a
-    file was half-written, temp files the kills left behind for the next start to remove).
+    Every third kill is timed for a write instead of a random moment: it waits for a temp file
+    matching ``writing`` (a checkpoint's; with ``interrupt_first``, a Ctrl-C is sent at a random
+    moment first and the kill waits for the fold that follows it), killing by the window's end plus
+    5 s whatever happens. Returns (kills that hit a running process, of them while a file was
+    half-written, temp files the kills left behind for the next start to remove).
     """
     hit = inside_write = left = 0
     for k in range(kills):
         proc = subprocess.Popen(command(script, [*args, f"out={out}", "resume=true"]), cwd=ROOT, env=CHILD_ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        timed = k % 3 == 2  # waits for the write, but kills by the window's end whatever happens
-        deadline = time.monotonic() + (window[1] + 5.0 if timed else rng.uniform(*window))
+        timed = k % 3 == 2
+        moment = time.monotonic() + rng.uniform(*window)
+        deadline = time.monotonic() + window[1] + 5.0 if timed else moment
+        interrupted = False
         while time.monotonic() < deadline and proc.poll() is None:
             if timed and any(out.glob(writing)):
                 break
+            if timed and interrupt_first and not interrupted and time.monotonic() > moment:
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
             time.sleep(0.001 if timed else 0.05)
         if proc.poll() is None:
             half_written = temp_files(out)
@@ -207,14 +214,14 @@ def check_kills(tmp: Path, kills: int, seed: int) -> list[Outcome]:
     reference, killed = tmp / "collect-reference", tmp / "collect-killed"
     run("collect", [*collect_args, f"out={reference}"])
     hit, inside, left = kill_cycles("collect", collect_args, killed, kills, rng, (2.0, 8.0),
-                                   "*/data/.main_data.hdf5.tmp-*")
+                                   "*/data/.main_data.hdf5.tmp-*", interrupt_first=True)
     final = run("collect", [*collect_args, f"out={killed}", "resume=true"])
     a, b = load_episodes(reference), load_episodes(killed)
     same = final.returncode == 0 and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in
                                          ("observations", "actions", "states", "goals", "episode_lengths"))
     outcomes.append(Outcome(
         f"collect (pixel wall, 600 episodes, 2 workers): {hit} kills, {inside} while a file was half-written "
-        f"(every third timed for the fold of the staged episodes), then resume=true", same and not temp_files(killed),
+        f"(every third timed inside the fold that follows a Ctrl-C), then resume=true", same and not temp_files(killed),
         f"dataset {'identical' if same else 'DIFFERENT'} to an uninterrupted run; {left} temp files left by the "
         f"kills, {len(temp_files(killed))} after the next run", trials=hit))
 
