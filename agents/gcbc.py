@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
 from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
+from worldmodel.checkpoint import verify_digest, write_safetensors
 from worldmodel.encoders import mlp
-from worldmodel.world_model import normalization_stats
+from worldmodel.world_model import build_encoder, normalization_stats
 
 
 class GCBCPolicy(nn.Module):
@@ -36,7 +36,7 @@ class GCBCPolicy(nn.Module):
         hidden_dim: int, depth: int,
     ) -> None:
         super().__init__()
-        self.encoder = instantiate(encoder_cfg, obs_shape=list(obs_shape), latent_dim=latent_dim)
+        self.encoder = build_encoder(encoder_cfg, obs_shape, latent_dim, where="gcbc encoder_cfg")
         self.head = mlp(2 * latent_dim, hidden_dim, depth, action_dim)
         self.register_buffer("obs_loc", torch.zeros(obs_shape[-1]))
         self.register_buffer("obs_scale", torch.ones(obs_shape[-1]))
@@ -92,25 +92,54 @@ def train_gcbc(
     return losses
 
 
+GCBC_INT_ARGS = ("action_dim", "latent_dim", "hidden_dim", "depth")
+
+
 def save_gcbc(path: str | os.PathLike, policy: GCBCPolicy, build_kwargs: dict[str, Any]) -> Path:
     """Weights plus the constructor arguments (as JSON in the header), so that loading needs nothing else."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
     kwargs = {**build_kwargs, "encoder_cfg": OmegaConf.to_container(build_kwargs["encoder_cfg"], resolve=True)}
-    save_file(tensors, str(path), metadata={"gcbc": json.dumps(kwargs)})
+    write_safetensors(path, tensors, {"gcbc": json.dumps(kwargs)})
     return path
 
 
+def _check_gcbc_kwargs(kwargs: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """The header's constructor arguments, refused unless they are exactly what :func:`save_gcbc` writes."""
+    expected = {"encoder_cfg", "obs_shape", *GCBC_INT_ARGS}
+    if not isinstance(kwargs, dict) or set(kwargs) != expected:
+        found = sorted(kwargs) if isinstance(kwargs, dict) else type(kwargs).__name__
+        raise UserInputError(f"GCBC weights {path} have a damaged header (arguments {found})")
+    shape = kwargs["obs_shape"]
+    bad = [k for k in GCBC_INT_ARGS if type(kwargs[k]) is not int or kwargs[k] < 1]
+    if not isinstance(shape, list) or not shape or any(type(s) is not int or s < 1 for s in shape):
+        bad.append("obs_shape")
+    if not isinstance(kwargs["encoder_cfg"], dict):
+        bad.append("encoder_cfg")
+    if bad:
+        raise UserInputError(f"GCBC weights {path} have a damaged header (bad {', '.join(bad)})")
+    return kwargs
+
+
 def load_gcbc(path: str | os.PathLike, device: torch.device) -> tuple[GCBCPolicy, dict[str, Any]]:
-    """The policy in eval mode and its constructor arguments (obs shape, action dim... for checks)."""
+    """The policy in eval mode and its constructor arguments (obs shape, action dim... for checks).
+
+    The encoder config in the header can only build the project's own encoders (:mod:`envs.builder`),
+    and the tensors must match the checksum the header carries.
+    """
     try:
         with safe_open(str(path), framework="pt") as f:
-            kwargs = json.loads((f.metadata() or {})["gcbc"])
+            header = f.metadata() or {}
+        kwargs = json.loads(header["gcbc"])
         tensors = load_file(str(path))
     except (SafetensorError, OSError, KeyError, ValueError) as err:
         raise UserInputError(f"GCBC weights {path} are missing or not a GCBC file: {err}") from err
-    policy = GCBCPolicy(**{**kwargs, "encoder_cfg": OmegaConf.create(kwargs["encoder_cfg"])})
+    verify_digest(tensors, header.get("tensors_sha256"), Path(path))
+    kwargs = _check_gcbc_kwargs(kwargs, path)
+    policy = GCBCPolicy(**kwargs)
+    expected = {k: tuple(v.shape) for k, v in policy.state_dict().items()}
+    if expected != {k: tuple(v.shape) for k, v in tensors.items()}:
+        raise UserInputError(f"GCBC weights {path} do not fit the policy their header describes")
     policy.load_state_dict(tensors)
     return policy.to(device).eval(), kwargs
 

@@ -9,22 +9,25 @@ of workers, and resuming just runs the indices that are missing.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import instantiate
 from tqdm import tqdm
 
 import envs
+from envs.builder import build
 from envs.dataset import DatasetHeader, DatasetWriter, Episode, StorageOptions
-from envs.errors import UserInputError
+from envs.errors import UserInputError, is_disk_full
 from envs.policies import ExplorationPolicy
 
 # The info keys of the task contract (docs/ARCHITECTURE.md), stored per step in the dataset.
@@ -119,13 +122,47 @@ def rollout(env: Any, policy: ExplorationPolicy, seed: int, index: int) -> Episo
 _worker: dict[str, Any] = {}
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Have the kernel send SIGTERM to this worker when its parent dies (Linux).
+
+    A collect parent killed with ``kill -9`` cannot stop its pool, whose workers would otherwise
+    keep rolling out episodes and print ``BrokenPipeError`` tracebacks; SIGTERM ends them silently.
+    (The parent is the collect process under ``spawn``, the fork server under ``forkserver``, which
+    exits with the collect process.)
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _quiet_disk_full(unraisable: Any) -> None:
+    """h5py reports a full disk again from every object it frees after the write failed, as an
+    "Exception ignored" traceback per object; the parent already says "disk full" in one line."""
+    if not is_disk_full(unraisable.exc_value):
+        sys.__unraisablehook__(unraisable)
+
+
+def _quiet_disk_full_traceback(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """The same reports, printed through ``sys.excepthook`` (Cython prints the traceback first)."""
+    if not is_disk_full(value):
+        sys.__excepthook__(kind, value, tb)
+
+
 def _init_worker(spec: CollectionSpec, writer: DatasetWriter, render_threads: int) -> None:
+    die_with_parent()
+    sys.unraisablehook, sys.excepthook = _quiet_disk_full, _quiet_disk_full_traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and keeps what is done
     # Without a GPU, EGL renders with Mesa's llvmpipe, which starts a thread per core in every
     # worker; giving each worker its share of the cores avoids oversubscribing them.
     os.environ.setdefault("LP_NUM_THREADS", str(render_threads))
     try:
-        _worker.update(spec=spec, writer=writer, env=spec.make_env(), policy=instantiate(spec.policy))
+        _worker.update(spec=spec, writer=writer, env=spec.make_env(), policy=build(spec.policy, "policy"))
     except Exception as err:  # noqa: BLE001  a Pool restarts a worker whose initializer raises, forever
         _worker["error"] = err
 
@@ -155,8 +192,13 @@ def collect(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Collect episodes ``0..episodes-1`` (those not on disk yet) and return the run summary."""
+    """Collect episodes ``0..episodes-1`` (those not on disk yet) and return the run summary.
+
+    ``on_start`` runs once the dataset has been accepted (opened, resumed or replaced) and before
+    any episode: scripts record the run there, so that a refused run rewrites nothing.
+    """
     if episodes < 1:
         raise UserInputError(f"episodes must be a positive number, got {episodes}")
     if workers is not None and workers < 1:
@@ -165,6 +207,7 @@ def collect(
         raise UserInputError(
             f"unknown start_method '{start_method}'; choose one of: {', '.join(START_METHODS)}"
         )
+    build(spec.policy, "policy")  # a bad policy config is one line here, not an error in every worker
     env = spec.make_env()
     header = DatasetHeader(
         dataset_id=spec.dataset_id,
@@ -177,11 +220,14 @@ def collect(
     writer = DatasetWriter.open(
         dataset_dir, header, storage or StorageOptions(), resume=resume, overwrite=overwrite
     )
+    if on_start is not None:
+        on_start()
     done = writer.done_indices()
     todo = [i for i in range(episodes) if i not in done]
     workers = min(workers or default_workers(), max(len(todo), 1))
     frames = 0
     start = time.perf_counter()
+    disk_full: Exception | None = None
     try:
         if todo:
             context = multiprocessing.get_context(start_method)
@@ -195,9 +241,16 @@ def collect(
                     frames += episode_frames
                     bar.update()
                     bar.set_postfix(frames_per_s=f"{frames / (time.perf_counter() - start):.0f}")
+    except (OSError, RuntimeError) as err:  # from a worker staging an episode (h5py raises either)
+        if not is_disk_full(err):
+            raise
+        disk_full = err
     finally:
         seconds = time.perf_counter() - start
-        writer.finalize()
+        writer.finalize()  # on a full disk too: itself a one-line error if the fold does not fit
+    if disk_full is not None:
+        raise UserInputError(f"disk full while collecting into {writer.dataset_dir}: {writer.total_episodes()} "
+                             "finished episodes were kept; free space and resume=true") from disk_full
     per_episode = writer.info_arrays("achieved_goal")
     positions = np.concatenate(per_episode)
     summary = {

@@ -33,7 +33,7 @@ import minari
 import numpy as np
 from minari.serialization import serialize_space
 
-from envs.errors import UserInputError
+from envs.errors import UserInputError, is_disk_full
 
 META_KEY = "jepa_planner"
 _MAIN_FILE = "main_data.hdf5"
@@ -78,6 +78,26 @@ class EpisodeSet:
     @property
     def obs_starts(self) -> np.ndarray:
         return self.action_starts + np.arange(self.num_episodes, dtype=np.int64)
+
+    def check_finite(self, source: str = "dataset") -> None:
+        """Refuse NaN/inf anywhere in the float arrays, naming the first episode, field and step.
+
+        Once, on the flat arrays (uint8 pixels cannot hold either). Without it one NaN observation
+        reaches the normalisation statistics and training reports a divergence instead of bad data.
+        """
+        fields = {"observations": (self.observations, self.obs_starts), "actions": (self.actions, self.action_starts),
+                  "states": (self.states, self.obs_starts), "goals": (self.goals, np.arange(self.num_episodes))}
+        for name, (array, starts) in fields.items():
+            if not np.issubdtype(array.dtype, np.floating):
+                continue
+            finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+            if finite.all():
+                continue
+            row = int(np.argmin(finite))
+            episode = int(np.searchsorted(starts, row, side="right")) - 1
+            where = "its goal" if name == "goals" else f"step {row - int(starts[episode])}"
+            raise UserInputError(f"{source} has NaN/inf in episode {episode}'s {name} ({where}): the data is "
+                                 f"corrupt; re-collect it or drop that episode")
 
     def episode(self, i: int) -> dict[str, np.ndarray]:
         """Episode ``i`` as views: ``observations, actions, states`` and its ``goal``."""
@@ -202,16 +222,45 @@ class DatasetWriter:
     def add(self, episode: Episode) -> None:
         """Stage one finished episode: complete on disk once this returns, whatever happens next."""
         final = self.staging_dir / f"episode_{episode.index:06d}.hdf5"
-        tmp = final.with_name(f".{final.name}.tmp")
-        with h5py.File(tmp, "w") as f:
-            _write_episode(f.create_group("episode"), episode, self.storage)
-        os.replace(tmp, final)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        try:
+            with h5py.File(tmp, "w") as f:
+                _write_episode(f.create_group("episode"), episode, self.storage)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk or a stop mid-write: nothing half-written stays
+            raise
 
     def finalize(self) -> None:
-        """Fold staged episodes into ``main_data.hdf5`` in index order, then update the metadata."""
+        """Fold staged episodes into ``main_data.hdf5`` in index order, then update the metadata.
+
+        Runs with no worker left writing, so any ``.tmp-<pid>`` file in staging was cut off by a kill
+        or a full disk: deleted first (which also frees the space the fold needs).
+        """
+        for path in self.staging_dir.glob(".*.tmp*"):
+            path.unlink()
         staged = {_staged_index(p): p for p in self._staged_files()}
         main = self.data_dir / _MAIN_FILE
-        tmp = main.with_name(f".{_MAIN_FILE}.tmp")
+        tmp = main.with_name(f".{_MAIN_FILE}.tmp-{os.getpid()}")
+        try:
+            total_episodes, total_steps = self._rebuild_main(main, tmp, staged)
+        except (OSError, RuntimeError) as err:  # h5py reports a failed write as either
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(err):
+                raise UserInputError(
+                    f"disk full while folding episodes into {main}; the finished episodes stay staged in "
+                    f"{self.staging_dir}; free space and resume=true"
+                ) from err
+            raise
+        metadata = read_metadata(self.data_dir)
+        size_mb = round(main.stat().st_size / 1e6, 1)  # Minari's unit for dataset_size
+        metadata.update(total_episodes=total_episodes, total_steps=total_steps, dataset_size=size_mb)
+        self._write_metadata(metadata)
+        for path in staged.values():
+            path.unlink()
+
+    def _rebuild_main(self, main: Path, tmp: Path, staged: dict[int, Path]) -> tuple[int, int]:
+        """Write the old episodes plus ``staged`` into ``tmp`` in index order, then move it over ``main``."""
         total_steps = 0
         with _open_h5(main) as old, h5py.File(tmp, "w", track_order=True) as new:
             sources: dict[int, tuple[Path | None, str]] = {int(old[n].attrs["index"]): (None, n) for n in old}
@@ -228,12 +277,7 @@ class DatasetWriter:
                 total_steps += int(new[f"episode_{new_id}"].attrs["total_steps"])
             total_episodes = len(sources)
         os.replace(tmp, main)
-        metadata = read_metadata(self.data_dir)
-        size_mb = round(main.stat().st_size / 1e6, 1)  # Minari's unit for dataset_size
-        metadata.update(total_episodes=total_episodes, total_steps=total_steps, dataset_size=size_mb)
-        self._write_metadata(metadata)
-        for path in [*staged.values(), *self.staging_dir.glob(".*.tmp")]:  # .tmp: cut off by a kill
-            path.unlink()
+        return total_episodes, total_steps
 
     def total_episodes(self) -> int:
         """Episodes folded into ``main_data.hdf5`` (all of them after :meth:`finalize`)."""
@@ -253,7 +297,7 @@ class DatasetWriter:
 
     def _write_metadata(self, metadata: dict[str, Any]) -> None:
         path = self.data_dir / _METADATA_FILE
-        tmp = path.with_name(f".{_METADATA_FILE}.tmp")
+        tmp = path.with_name(f".{_METADATA_FILE}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(metadata))
         os.replace(tmp, path)
 
@@ -319,7 +363,7 @@ def _open_h5(path: Path) -> Iterator[h5py.File]:
     try:
         yield f
     except (OSError, KeyError, ValueError) as err:
-        if isinstance(err, UserInputError):
+        if isinstance(err, UserInputError) or is_disk_full(err):  # a full disk is not a corrupt file
             raise
         raise UserInputError(f"dataset file {path} is corrupt or truncated ({_first_line(err)})") from err
     finally:
@@ -376,7 +420,9 @@ def load_episodes(path: str | os.PathLike, task: str | None = None, obs: str | N
         episodes = _read_external(data_dir, info["task"])
     if not episodes:
         raise UserInputError(f"dataset at {path} holds no finished episodes")
-    return EpisodeSet.from_episodes(episodes, info)
+    episode_set = EpisodeSet.from_episodes(episodes, info)
+    episode_set.check_finite(f"dataset at {path}")
+    return episode_set
 
 
 def _check_matches(path: str | os.PathLike, info: dict[str, Any], task: str | None, obs: str | None) -> None:

@@ -1,5 +1,7 @@
 """One exception type for bad user input, so every script can report it as a single line."""
 
+import errno
+
 
 class UserInputError(ValueError):
     """Raised for input a user can fix (unknown task, wrong shape, corrupt file, NaN data...).
@@ -7,3 +9,10 @@ class UserInputError(ValueError):
     Scripts catch it in :func:`worldmodel.runtime.cli_main` and print ``error: <message>`` without
     a traceback; library callers still get an ordinary ``ValueError`` subclass.
     """
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC/EDQUOT, also when a library (safetensors, h5py) only says so in its message."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)

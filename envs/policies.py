@@ -1,6 +1,6 @@
 """Exploration policies for data collection, one interface, chosen by ``configs/policy/*.yaml``.
 
-A policy is built once per worker (``hydra.utils.instantiate``), then ``reset`` at the start of
+A policy is built once per worker (``envs.builder.build``, the project's allowlisted classes), then ``reset`` at the start of
 every episode with the env and the episode's own generator, so that an episode's actions depend
 only on (collection seed, episode index) and never on which worker ran it.
 """

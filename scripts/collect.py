@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from envs.collection import CollectionSpec, CoverageGrid, collect
 from envs.dataset import StorageOptions
-from worldmodel.runtime import cli_main, prepare_run_dir
+from worldmodel.runtime import claim_run_dir, cli_main, record_run
 
 
 @hydra.main(config_path="../configs", config_name="collect", version_base="1.3")
@@ -28,7 +28,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.get("policy") is None:  # the task's default, recorded in config.yaml like a chosen one
         with open_dict(cfg):
             cfg.policy = hydra.compose(config_name=f"policy/{cfg.task.collect.policy}").policy
-    run_dir = prepare_run_dir(cfg.out, cfg)
+    run_dir = claim_run_dir(cfg.out, "collect")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops like Ctrl-C: all kept
     spec = CollectionSpec(
         task=cfg.task.name,
@@ -48,6 +48,7 @@ def main(cfg: DictConfig) -> None:
         resume=cfg.resume,
         overwrite=cfg.overwrite,
         progress=cfg.progress,
+        on_start=lambda: record_run(run_dir, cfg),  # once the dataset is accepted: a refusal rewrites nothing
     )
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

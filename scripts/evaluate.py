@@ -21,7 +21,6 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import envs
@@ -37,6 +36,7 @@ from agents.evaluation import (
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, RecedingHorizon
 from agents.video import episode_frames, write_video
+from envs.builder import build
 from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, read_metadata
 from envs.errors import UserInputError
 from envs.registry import TASKS
@@ -61,8 +61,9 @@ class Context:
         return self._episodes[path]
 
     def planner(self, **kwargs: Any) -> Any:
-        return instantiate(
+        return build(
             self.cfg.planner.optimizer,
+            "planner.optimizer",
             horizon=self.cfg.planner.horizon,
             action_dim=self.meta.action_dim,
             seed=self.cfg.seed,
@@ -71,7 +72,7 @@ class Context:
 
 
 def build_jepa(ctx: Context) -> MPCAgent:
-    energy = instantiate(ctx.cfg.energy)
+    energy = build(ctx.cfg.energy, "energy")
     if energy.needs_data:
         energy.fit(ctx.model, ctx.episodes(ctx.cfg.data))
     planner = ctx.planner(model=ctx.model, energy=energy, device=ctx.device)

@@ -13,22 +13,23 @@ loss_curve.png.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from envs.dataset import load_episodes
-from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir
+from worldmodel.runtime import claim_run_dir, cli_main, experiment_name, record_run
 from worldmodel.train import train
 
 
 @hydra.main(config_path="../configs", config_name="train", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
-    episodes = load_episodes(cfg.data, task=cfg.task.name, obs=cfg.obs)
     is_main = int(os.environ.get("RANK", "0")) == 0
-    run_dir = prepare_run_dir(cfg.out, cfg if is_main else None)
-    train(cfg, episodes, run_dir, experiment=experiment_name())
+    run_dir = claim_run_dir(cfg.out, "train") if is_main else Path(cfg.out)  # rank 0 owns the folder
+    episodes = load_episodes(cfg.data, task=cfg.task.name, obs=cfg.obs)
+    train(cfg, episodes, run_dir, experiment=experiment_name(), on_start=lambda: record_run(run_dir, cfg))
     if is_main:
         print(f"checkpoint: {run_dir / 'checkpoint' / 'latest.safetensors'}")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import minari
 import numpy as np
 import pytest
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -91,11 +90,12 @@ def test_a_choice_naming_nothing_is_one_line(capsys: pytest.CaptureFixture) -> N
         "error: config model.encoder: Interpolation key 'pixel_encoders.resnet' not found"]
 
 
-def test_a_worker_that_cannot_start_is_an_error_not_a_hang(tmp_path: Path) -> None:
+def test_a_policy_that_cannot_be_built_is_one_line_before_any_worker(tmp_path: Path) -> None:
     no_arguments = {"_target_": WAYPOINTS["_target_"]}
     broken = CollectionSpec(task="wall", obs="state", image_size=16, seed=0, policy=no_arguments)
-    with pytest.raises(InstantiationException, match="missing 5 required positional arguments"):
+    with pytest.raises(UserInputError, match="missing required argument.s. gain, damping, noise, reach, patience"):
         collect(broken, tmp_path / "wall", 2, workers=1, progress=False)
+    assert not (tmp_path / "wall").exists()  # refused before the dataset was created
 
 
 def run_collect(out: Path, *overrides: str) -> subprocess.Popen:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import envs
 from agents.mpc import MPCAgent
+from envs.builder import build
 from envs.dataset import EpisodeSet
 from worldmodel.checkpoint import read_meta
 from worldmodel.train import train
@@ -76,10 +76,10 @@ def test_every_recipe_trains_a_step_and_plans_a_step(experiment: str, task: str 
     assert read_meta(tmp_path / "checkpoint" / "latest.safetensors")["experiment"] == experiment
 
     plan_cfg = composed("evaluate", experiment, task, obs, "checkpoint=unused")
-    energy = instantiate(plan_cfg.energy)
+    energy = build(plan_cfg.energy, "energy")
     if energy.needs_data:
         energy.fit(model, episodes)
-    planner = instantiate(plan_cfg.planner.optimizer, horizon=plan_cfg.planner.horizon,
+    planner = build(plan_cfg.planner.optimizer, "planner.optimizer", horizon=plan_cfg.planner.horizon,
                           action_dim=episodes.actions.shape[1], model=model, energy=energy, seed=0)
     agent = MPCAgent(model, planner, plan_cfg.planner.replan_every)
     env = envs.make(cfg.task.name, obs=cfg.obs)

@@ -122,10 +122,18 @@ def test_bad_input_stops_cleanly_and_keeps_the_checkpoint(episodes, tmp_path):
                             episodes.episode_lengths, {**episodes.metadata, "task": "wall"})
     with pytest.raises(UserInputError, match="task: checkpoint 'reacher' vs data 'wall'"):
         train(train_cfg(tmp_path, "steps=6", "resume=true", *SMALL), wrong_task, tmp_path)
-    corrupt = EpisodeSet(np.full_like(episodes.observations, np.nan), episodes.actions, episodes.states,
-                         episodes.goals, episodes.episode_lengths, episodes.metadata)
-    with pytest.raises(UserInputError, match="NaN/inf in the training batch at step 3"):
+    observations = episodes.observations.copy()
+    observations[episodes.obs_starts[7] + 12, 3] = np.nan  # one value: the statistics would absorb it
+    corrupt = EpisodeSet(observations, episodes.actions, episodes.states, episodes.goals,
+                         episodes.episode_lengths, episodes.metadata)
+    with pytest.raises(UserInputError, match=r"NaN/inf in episode 7's observations \(step 12\)"):
         train(train_cfg(tmp_path, "steps=6", "resume=true", *SMALL), corrupt, tmp_path)
+    actions = episodes.actions.copy()
+    actions[episodes.action_starts[40] + 3, 1] = np.inf
+    with pytest.raises(UserInputError, match=r"NaN/inf in episode 40's actions \(step 3\)"):
+        train(train_cfg(tmp_path, "steps=6", "resume=true", *SMALL),
+              EpisodeSet(episodes.observations, actions, episodes.states, episodes.goals,
+                         episodes.episode_lengths, episodes.metadata), tmp_path)
     model, cfg = load_world_model(tmp_path, device="cpu")
     assert cfg.meta.step == 3 and torch.isfinite(model.encode(episodes.observations[:4])).all()
     with pytest.raises(UserInputError, match="longest has 50 actions"):

@@ -6,6 +6,7 @@ newcomer can check each number by hand on a small batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -157,6 +158,12 @@ def health_warnings(results: Mapping[str, Any], min_plannability: float) -> list
     Evaluating such a model costs minutes for a 0% result; these say so before it runs.
     """
     warnings = []
+    not_finite = sorted(k for k, v in results.items() if isinstance(v, float) and not math.isfinite(v))
+    if not_finite:
+        warnings.append(
+            f"{', '.join(not_finite)} came out NaN/inf: the model's latents or the data's states are not finite "
+            "(a diverged model, or constant state columns for the probe); do not trust these figures"
+        )
     if results["plannability"] < min_plannability:
         warnings.append(
             f"plannability {results['plannability']:.2f} < {min_plannability}: the true actions beat random ones in "

@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from hydra.utils import instantiate
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from envs.builder import build
 from envs.dataset import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.checkpoint import CHECKPOINT_DIR, LATEST, restore_training_state, save_checkpoint
@@ -122,12 +123,16 @@ def write_summary(run_dir: Path, rows: list[dict[str, Any]], steps_this_run: int
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
-def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str | None = None) -> WorldModel:
+def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str | None = None,
+          on_start: Callable[[], None] | None = None) -> WorldModel:
     """Train (or with ``cfg.resume`` continue) a world model on ``episodes``; returns it.
 
     ``experiment`` (the ``configs/experiment/`` file the config was composed with) is recorded in the
-    checkpoint, so that evaluation plans with the same recipe.
+    checkpoint, so that evaluation plans with the same recipe. ``on_start`` runs once the run has been
+    accepted (no checkpoint in the way, or a compatible one restored) and before the first step:
+    scripts record the run there, so a refused run rewrites nothing.
     """
+    episodes.check_finite("training data")
     process = init_process(cfg.device)
     seed_everything(cfg.seed)
     meta = {**dataset_meta(episodes), "experiment": experiment}
@@ -136,7 +141,7 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str 
     model = build_world_model(cfg.model, meta["obs_shape"], meta["action_dim"])
     model.set_normalization(*normalization_stats(episodes.observations))
     model.to(process.device)
-    objective = JEPAObjective(model, instantiate(cfg.model.regularizer), **cfg.model.loss).to(process.device)
+    objective = JEPAObjective(model, build(cfg.model.regularizer, "model.regularizer"), **cfg.model.loss).to(process.device)
     trainable = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
@@ -147,6 +152,11 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str 
             raise UserInputError(f"{run_dir} already holds a checkpoint; pass resume=true to continue it "
                                  "or choose another out=")
         start_step = restore_training_state(latest, model, optimizer, cfg, meta)
+        if start_step > cfg.steps:
+            raise UserInputError(f"{latest} is at step {start_step}, past steps={cfg.steps}; resume with "
+                                 f"steps={start_step} or more")
+    if on_start is not None and process.is_main:
+        on_start()
     wrapped = DistributedDataParallel(objective) if process.world_size > 1 else objective
     logger = MetricsLogger(run_dir) if process.is_main else None
     if logger is not None:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from envs.builder import build
+from envs.errors import UserInputError
 from worldmodel.frames import stacked_shape
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -95,20 +96,37 @@ class WorldModel(nn.Module):
             target.lerp_(online, 1.0 - self.ema_decay)
 
 
+def build_encoder(encoder_cfg: DictConfig | dict, obs_shape: Sequence[int], latent_dim: int,
+                  where: str = "model.encoder") -> nn.Module:
+    """The encoder a config names (only the project's own, :mod:`envs.builder`), for ``obs_shape``
+    (with stacked frames); one line, not a deep torch error, when the image is too small for it."""
+    try:
+        encoder = build(encoder_cfg, where, obs_shape=list(obs_shape), latent_dim=latent_dim)
+        with torch.no_grad():
+            encoder.eval()(torch.zeros(1, *obs_shape))
+        encoder.train()
+    except RuntimeError as err:  # e.g. "Output size is too small" from a strided conv
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserInputError(f"{where} cannot take observations of shape {list(obs_shape)} "
+                             f"(image_size too small for it? {first})") from err
+    return encoder
+
+
 def build_world_model(model_cfg: DictConfig, obs_shape: Sequence[int], action_dim: int) -> WorldModel:
-    """Instantiate the world model a ``configs/model/*.yaml`` describes, for given data shapes
-    (``obs_shape``: one observation, as the env returns it)."""
+    """Build the world model a ``configs/model/*.yaml`` describes, for given data shapes
+    (``obs_shape``: one observation, as the env returns it). Only the project's own classes can be
+    named (:func:`envs.builder.build`), so a checkpoint's stored config cannot run other code."""
     latent_dim, frame_stack = int(model_cfg.latent_dim), int(model_cfg.frame_stack)
-    encoder = instantiate(model_cfg.encoder, obs_shape=list(stacked_shape(obs_shape, frame_stack)),
-                          latent_dim=latent_dim)
+    encoder = build_encoder(model_cfg.encoder, stacked_shape(obs_shape, frame_stack), latent_dim)
     if model_cfg.get("latent_norm", False):
         # every latent scaled to norm sqrt(D): the encoder cannot blow the latents up, which is how
         # training on near-identical maze images diverged (docs/EXPERIMENTS.md)
         encoder = nn.Sequential(encoder, nn.LayerNorm(latent_dim, elementwise_affine=False))
-    predictor = instantiate(model_cfg.predictor, latent_dim=latent_dim, action_dim=action_dim)
+    predictor = build(model_cfg.predictor, "model.predictor", latent_dim=latent_dim, action_dim=action_dim)
     inverse = None
     if model_cfg.inverse_dynamics is not None and model_cfg.inverse_dynamics.weight > 0:  # null: old checkpoints
-        inverse = instantiate(model_cfg.inverse_dynamics, latent_dim=latent_dim, action_dim=action_dim)
+        inverse = build(model_cfg.inverse_dynamics, "model.inverse_dynamics", latent_dim=latent_dim,
+                        action_dim=action_dim)
     return WorldModel(encoder, predictor, obs_shape, action_dim, latent_dim, model_cfg.ema_decay, inverse,
                       frame_stack)
 
