@@ -40,7 +40,7 @@ def test_tiny_pipeline_plans_better_than_random_on_held_out_pairs(tiny_run) -> N
     config = OmegaConf.load(out / "config.yaml")
     assert results["spec"]["seed"] == config.eval_seed != config.seed  # pairs collection never drew
     assert results["spec"]["experiment"] == "default"  # the pipeline's recipe, passed to every stage
-    assert results["spec"]["planner_name"] == "cem" and results["spec"]["energy_name"] == "geodesic"
+    assert results["spec"]["planner_name"] == "cem" and results["spec"]["energy_name"] == "geodesic_subgoal_dense"
     assert jepa["episodes"] == random["episodes"] == 10
     assert jepa["success_rate"] >= random["success_rate"] + 0.3, (jepa, random)
     assert jepa["distance"] < random["distance"]
