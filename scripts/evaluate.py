@@ -194,6 +194,7 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
     }
 
 
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "configs" / "experiment"
 RECIPE_NOTE = "from the command line"  # where the experiment came from, set by with_recorded_recipe
 
 
@@ -212,8 +213,13 @@ def with_recorded_recipe(argv: list[str]) -> list[str]:
     added = [f"{key}={meta[key]}" for key in ("task", "obs") if key not in given and meta.get(key)]
     if "experiment" not in given:
         recorded = meta.get("experiment")
-        RECIPE_NOTE = "recorded in the checkpoint" if recorded else "the checkpoint records none: the default"
-        added.append(f"experiment={recorded or 'default'}")
+        if not recorded:
+            RECIPE_NOTE, recorded = "the checkpoint records none: the default", "default"
+        elif not (EXPERIMENTS / f"{recorded}.yaml").is_file():  # a shared checkpoint of someone else's recipe
+            RECIPE_NOTE, recorded = f"the checkpoint's {recorded!r} is not in configs/experiment/: the default", "default"
+        else:
+            RECIPE_NOTE = "recorded in the checkpoint"
+        added.append(f"experiment={recorded}")
     return [*argv, *added]
 
 

@@ -348,3 +348,20 @@ def test_evaluate_trains_gcbc_on_the_dataset_and_saves_it(
     assert kwargs["obs_shape"] == [8] and kwargs["action_dim"] == 2
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["agents"]["gcbc"]["episodes"] == 1
+
+
+def test_evaluate_takes_the_recorded_recipe_unless_told_otherwise(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from scripts import evaluate
+    from worldmodel.reliability import rewrite_header
+
+    argv = ["evaluate.py", f"checkpoint={tiny_checkpoint}"]
+    assert evaluate.with_recorded_recipe(argv)[2:] == ["task=reacher", "obs=state", "experiment=reacher-state"]
+    assert evaluate.RECIPE_NOTE == "recorded in the checkpoint"
+    told = evaluate.with_recorded_recipe([*argv, "experiment=default", "obs=state"])
+    assert told[4:] == ["task=reacher"]  # what the command line gives stays as given
+    foreign = rewrite_header(shutil.copy(tiny_checkpoint, tmp_path / "foreign.safetensors"), "meta",
+                             lambda meta: meta.replace('"reacher-state"', '"someone-elses-recipe"'))
+    assert evaluate.with_recorded_recipe(["evaluate.py", f"checkpoint={foreign}"])[-1] == "experiment=default"
+    assert "'someone-elses-recipe' is not in configs/experiment/" in evaluate.RECIPE_NOTE
