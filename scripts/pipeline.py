@@ -5,7 +5,7 @@ any stage can be re-run alone from the previous stage's output folder, exactly a
 whose output already exists is skipped, so re-running the pipeline resumes it; ``force=true`` deletes
 the chosen stages' folders and redoes them.
 
-    python scripts/pipeline.py                                  # state reacher, ~3 minutes on 2 cores
+    python scripts/pipeline.py                                  # state reacher, the default recipe, ~2.5 minutes on 2 cores
     python scripts/pipeline.py experiment=wall-pixels out=runs/wall    # a recipe (configs/experiment/)
     python scripts/pipeline.py task=wall obs=state out=runs/wall        # the default recipe on a task
     python scripts/pipeline.py stages=[evaluate,report] out=runs/wall evaluate.episodes=50

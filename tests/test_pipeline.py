@@ -124,3 +124,14 @@ def test_benchmark_rows_show_mean_std_the_worst_seed_and_every_seed() -> None:
     assert shown["default / recipe"] == "0.50" and shown["JEPA/Oracle"] == "0.80" and shown["plan ms"] == "11"
     readme = success_table([row], detailed=False)
     assert "80% ± 10%" in readme and "per seed" not in readme
+
+
+def test_pipeline_passes_the_recipe_and_its_overrides_to_every_stage() -> None:
+    from scripts.pipeline import recipe_overrides
+
+    cfg = OmegaConf.create({"task": {"name": "wall"}, "obs": "pixels"})
+    given = ["model.latent_dim=32", "train.steps=5", "planner=mppi", "+energy.terms.goal.running_every=1",
+             "budget.episodes=3", "model/regularizer=sigreg", "seed=4"]
+    assert recipe_overrides(cfg, given, "wall-pixels") == [
+        "experiment=wall-pixels", "task=wall", "obs=pixels", "model.latent_dim=32", "planner=mppi",
+        "+energy.terms.goal.running_every=1", "budget.episodes=3", "model/regularizer=sigreg"]
