@@ -60,11 +60,11 @@ class OracleMPC(RecedingHorizon):
         self._cost_to_go = None
 
     def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
+        task = self.env.unwrapped
         if self._cost_to_go is None:
             goal = np.asarray(info["desired_goal"])
-            task = self.env.unwrapped
             self._cost_to_go = task.cost_to_go(goal) if self.cost == "path" else straight_cost_to_go(goal)
-        start, cost_to_go = self.env.unwrapped.get_sim_state(), self._cost_to_go
+        start, cost_to_go = task.get_sim_state(), self._cost_to_go
 
         def true_cost(actions: torch.Tensor) -> torch.Tensor:
             achieved = self.sim.simulate_batch(start, actions.detach().cpu().numpy())  # (N, H, g)

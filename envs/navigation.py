@@ -30,16 +30,23 @@ class NavigationGrid:
     x_min: float  # left edge of column 0
     y_max: float  # top edge of row 0
 
+    def cells_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of the cell holding each position ``xy (..., >=2)``, clipped to the grid."""
+        xy = np.asarray(xy, dtype=np.float64)
+        row = np.clip(np.floor_divide(self.y_max - xy[..., 1], self.cell_size), 0, self.free.shape[0] - 1)
+        col = np.clip(np.floor_divide(xy[..., 0] - self.x_min, self.cell_size), 0, self.free.shape[1] - 1)
+        return row.astype(np.int64), col.astype(np.int64)
+
+    def centres(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """The (x, y) centres of cells ``(row, col)``, any matching shapes -> ``(..., 2)``."""
+        return np.stack([self.x_min + (col + 0.5) * self.cell_size, self.y_max - (row + 0.5) * self.cell_size], -1)
+
     def center(self, cell: Cell) -> np.ndarray:
-        row, col = cell
-        return np.array(
-            [self.x_min + (col + 0.5) * self.cell_size, self.y_max - (row + 0.5) * self.cell_size]
-        )
+        return self.centres(np.asarray(cell[0]), np.asarray(cell[1]))
 
     def cell_of(self, xy: np.ndarray) -> Cell:
-        row = int(np.clip((self.y_max - xy[1]) // self.cell_size, 0, self.free.shape[0] - 1))
-        col = int(np.clip((xy[0] - self.x_min) // self.cell_size, 0, self.free.shape[1] - 1))
-        return row, col
+        row, col = self.cells_of(xy)
+        return int(row), int(col)
 
     def free_cells(self) -> list[Cell]:
         return [(int(r), int(c)) for r, c in zip(*np.nonzero(self.free), strict=True)]
@@ -119,8 +126,7 @@ class CostToGo:
         xy = np.asarray(positions, dtype=np.float64)[..., :2]
         g = self.grid
         rows, cols = g.free.shape
-        row = np.clip(np.floor((g.y_max - xy[..., 1]) / g.cell_size), 0, rows - 1).astype(np.int64)
-        col = np.clip(np.floor((xy[..., 0] - g.x_min) / g.cell_size), 0, cols - 1).astype(np.int64)
+        row, col = g.cells_of(xy)
         def free(r: np.ndarray, c: np.ndarray) -> np.ndarray:
             inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
             return inside & g.free[np.clip(r, 0, rows - 1), np.clip(c, 0, cols - 1)]
@@ -132,8 +138,7 @@ class CostToGo:
                 # as in the search: a diagonal neighbour only where both side cells are free
                 usable = free(r, c) & (free(row + dr, col) & free(row, col + dc) if dr and dc else True)
                 r, c = np.clip(r, 0, rows - 1), np.clip(c, 0, cols - 1)
-                centre = np.stack([g.x_min + (c + 0.5) * g.cell_size, g.y_max - (r + 0.5) * g.cell_size], -1)
-                through = np.linalg.norm(xy - centre, axis=-1) + self.distance[r, c]
+                through = np.linalg.norm(xy - g.centres(r, c), axis=-1) + self.distance[r, c]
                 best = np.where(usable, np.minimum(best, through), best)
         in_goal_cell = (row == self.goal_cell[0]) & (col == self.goal_cell[1])
         best = np.where(in_goal_cell, np.linalg.norm(xy - self.goal, axis=-1), best)

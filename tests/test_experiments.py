@@ -13,7 +13,9 @@ from omegaconf import OmegaConf
 import envs
 from agents.mpc import MPCAgent
 from envs.builder import build
+from envs.collection import rollout
 from envs.dataset import EpisodeSet
+from envs.policies import UniformRandom
 from worldmodel.checkpoint import read_meta
 from worldmodel.train import train
 
@@ -31,22 +33,13 @@ def composed(script: str, experiment: str, task: str | None, obs: str | None, *o
 
 
 def tiny_episodes(task: str, obs: str, episodes: int = 2, steps: int = 12) -> EpisodeSet:
-    """A few random-action episodes of the real env, as collection would store them."""
-    env = envs.make(task, obs=obs)
-    rng = np.random.default_rng(0)
-    recorded = []
-    for i in range(episodes):
-        o, info = env.reset(seed=i)
-        observations, states, actions = [o["observation"]], [info["state"]], []
-        for _ in range(steps):
-            action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
-            o, _, _, _, info = env.step(action)
-            observations.append(o["observation"])
-            states.append(info["state"])
-            actions.append(action)
-        recorded.append({"observations": np.array(observations), "actions": np.array(actions),
-                         "states": np.array(states), "goal": o["goal"]})
-    return EpisodeSet.from_episodes(recorded, {"task": task, "obs": obs, "image_size": 64 if obs == "pixels" else None})
+    """A few random-action episodes as collection runs them (``envs.collection.rollout``), cut short."""
+    env = envs.make(task, obs=obs, max_episode_steps=steps)
+    recorded = [rollout(env, UniformRandom(), seed=0, index=i) for i in range(episodes)]
+    return EpisodeSet.from_episodes(
+        [{"observations": e.observations["observation"], "actions": e.actions, "states": e.infos["state"],
+          "goal": e.observations["goal"][0]} for e in recorded],
+        {"task": task, "obs": obs, "image_size": 64 if obs == "pixels" else None})
 
 
 def test_tuned_files_are_named_after_their_task_and_obs_mode() -> None:
