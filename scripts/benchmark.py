@@ -11,7 +11,8 @@ random do not depend on the training seed and run in the first seed's evaluation
 collection speeds are measured here; every other number is read back from the pipelines' files and
 goes to ``measurements.json`` (the run folder, and ``docs/benchmarks/`` with ``write_docs``), from
 which BENCHMARKS.md and the README's Results block are written. ``reuse=true`` keeps finished stages,
-so a stopped benchmark continues where it was.
+so a stopped benchmark continues where it was; a finished stage whose recipe has changed since is redone
+(the pipeline's ``changed=redo``).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool
         for i, seed in enumerate(suite.seeds if recipe == main_recipe else suite.default_seeds):
             out = row_dir / f"{recipe}-seed{seed}"
             overrides = [f"experiment={recipe}", f"task={row['task']}", f"obs={row['obs']}", *budget, f"seed={seed}",
-                         f"eval_seed={suite.eval.seed}", f"device={device}", f"force={not reuse}"]
+                         f"eval_seed={suite.eval.seed}", f"device={device}", f"force={not reuse}",
+                         "changed=redo"]  # a reused stage whose recipe changed since is redone
             if recipe == main_recipe:
                 agents = "[jepa,oracle,gcbc,random]" if i == 0 else "[jepa,gcbc]"
                 if i == 0:

@@ -3,7 +3,10 @@
 Each stage runs as ``python scripts/<stage>.py`` in a child process with the overrides printed, so
 any stage can be re-run alone from the previous stage's output folder, exactly as shown. A stage
 whose output already exists is skipped, so re-running the pipeline resumes it; ``force=true`` deletes
-the chosen stages' folders and redoes them.
+the chosen stages' folders and redoes them. A finished stage is reused only if its recorded config
+(``<stage>/config.yaml``) is the one this run would compose: a changed recipe or budget is refused in
+one line, or redone with ``changed=redo``; every finished stage after one that ran is redone, since
+its input was replaced.
 
     python scripts/pipeline.py                                  # state reacher, the default recipe, ~2.5 minutes on 2 cores
     python scripts/pipeline.py experiment=wall-pixels out=runs/wall    # a recipe (configs/experiment/)
@@ -19,8 +22,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,6 +36,8 @@ SCRIPTS = Path(__file__).resolve().parent
 STAGES = ("collect", "train", "probe", "evaluate", "report")
 # Command-line overrides under these keys change the recipe, which every stage composes the same way.
 RECIPE_KEYS = ("model", "planner", "energy", "budget")
+# Keys that say where or how a stage runs, not what it computes: a change to them does not make it stale.
+RUN_KEYS = ("out", "resume", "force", "device")
 
 
 def recipe_overrides(cfg: DictConfig, command_line: list[str], experiment: str) -> list[str]:
@@ -68,6 +75,59 @@ def stage_plan(cfg: DictConfig, run_dir: Path, recipe: list[str]) -> dict[str, t
     return stages
 
 
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def changed_keys(stage: str, overrides: list[str], folder: Path) -> list[str]:
+    """The config keys (dotted) on which ``folder``'s finished run differs from the one ``overrides``
+    would compose now; ``[]`` if they agree or the folder has no recorded ``config.yaml``."""
+    recorded = folder / "config.yaml"
+    if not recorded.exists():
+        return []
+    now = _flatten(OmegaConf.to_container(hydra.compose(config_name=stage, overrides=overrides), resolve=True))
+    before = _flatten(yaml.safe_load(recorded.read_text()) or {})
+    def filled_at_run_time(key: str) -> bool:  # a node the config leaves empty and the script fills (collect's policy)
+        parts = key.split(".")
+        prefixes = [".".join(parts[:i]) for i in range(1, len(parts))]
+        return key not in now and any(now.get(p) is None and p not in before for p in prefixes)
+
+    keys = sorted(set(now) | set(before))
+    return [k for k in keys if k.split(".")[0] not in RUN_KEYS and now.get(k) != before.get(k)
+            and not filled_at_run_time(k)]
+
+
+def stale_stages(cfg: DictConfig, plan: dict[str, tuple[list[str], Path | None]]) -> dict[str, str]:
+    """Finished stages that must be redone, with why: a changed config (refused unless
+    ``changed=redo``), or a stage before it that will run again (its input is replaced)."""
+    stale: dict[str, str] = {}
+    upstream_runs = bool(cfg.force)
+    for stage, (overrides, done_marker) in plan.items():
+        if done_marker is None:
+            continue
+        folder = done_marker.parent
+        if not done_marker.exists():
+            upstream_runs = True
+            continue
+        if upstream_runs:
+            stale[stage] = "an earlier stage runs again"
+            continue
+        changed = changed_keys(stage, overrides, folder)
+        if changed and cfg.changed != "redo":
+            raise UserInputError(f"stage '{stage}' in {folder} finished under another config "
+                                 f"({', '.join(changed[:5])}); changed=redo or force=true redoes it, "
+                                 "another out= keeps both")
+        if changed:
+            stale[stage] = f"its config changed: {', '.join(changed[:5])}"
+            upstream_runs = True
+    return stale
+
+
 def run_stage(stage: str, overrides: list[str]) -> None:
     command = [sys.executable, str(SCRIPTS / f"{stage}.py"), *overrides]
     print(f"\n== {stage}: {shlex.join(command[1:])}", flush=True)
@@ -82,13 +142,17 @@ def main(cfg: DictConfig) -> None:
     unknown = [s for s in cfg.stages if s not in STAGES]
     if unknown:
         raise UserInputError(f"unknown stage(s) {unknown}; known: {list(STAGES)}")
-    run_dir = prepare_run_dir(cfg.out, cfg)
     recipe = recipe_overrides(cfg, list(HydraConfig.get().overrides.task), experiment_name())
-    for stage, (overrides, done_marker) in stage_plan(cfg, run_dir, recipe).items():
-        if stage not in cfg.stages:
-            continue
+    plan = {stage: step for stage, step in stage_plan(cfg, Path(cfg.out), recipe).items() if stage in cfg.stages}
+    stale = stale_stages(cfg, plan)  # refusals come before the run folder is touched
+    run_dir = prepare_run_dir(cfg.out, cfg)
+    for stage, (overrides, done_marker) in plan.items():
+        folder = run_dir / stage
         if cfg.force and stage != "report":
-            shutil.rmtree(run_dir / stage, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+        elif stage in stale:
+            print(f"\n== {stage}: redone, {stale[stage]}")
+            shutil.rmtree(folder)
         elif done_marker is not None and done_marker.exists():
             print(f"\n== {stage}: already done ({done_marker}); force=true redoes it")
             continue

@@ -71,6 +71,37 @@ def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
     assert (out / "train" / "summary.json").stat().st_mtime_ns == stamp
 
 
+def test_a_finished_stage_under_another_config_is_refused_and_nothing_changes(repo_root: Path, tiny_run) -> None:
+    out, _ = tiny_run
+    watched = [out / "config.yaml", out / "train" / "summary.json", out / "train" / "config.yaml"]
+    before = [path.read_bytes() for path in watched]
+    result = run_pipeline(repo_root, out, *TINY, "train.steps=601", "stages=[collect,train,report]")
+    assert result.returncode == 2
+    assert "stage 'train'" in result.stderr and "steps" in result.stderr and "changed=redo" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [path.read_bytes() for path in watched] == before
+
+
+def test_changed_redo_redoes_the_changed_stage_and_every_later_one(tiny_run) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from scripts.pipeline import recipe_overrides, stage_plan, stale_stages
+
+    out, _ = tiny_run
+    configs = str(Path(__file__).resolve().parents[1] / "configs")
+    with initialize_config_dir(config_dir=configs, version_base="1.3"):
+        def stale(*extra: str) -> dict[str, str]:
+            overrides = [*TINY, f"out={out}", "changed=redo", *extra]
+            cfg = compose(config_name="pipeline", overrides=overrides)
+            return stale_stages(cfg, stage_plan(cfg, out, recipe_overrides(cfg, overrides, "default")))
+
+        assert stale() == {}  # the same config: everything is reused
+        redo = stale("train.steps=601")
+        assert sorted(redo) == ["evaluate", "probe", "train"] and "steps" in redo["train"]
+        assert "earlier stage" in redo["evaluate"]
+        assert sorted(stale("evaluate.episodes=11")) == ["evaluate"]  # a later change leaves training alone
+
+
 def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:
     result = run_pipeline(repo_root, tmp_path / "run", "stages=[collect,dance]")
     assert result.returncode != 0

@@ -84,7 +84,7 @@ SCRIPT_CHECKS: dict[str, Checks] = {
         booleans=("force",),
         positive_ints=BUDGET,
         non_negative_ints=("seed", "eval_seed"),
-        choices=(("obs", ("pixels", "state")),),
+        choices=(("obs", ("pixels", "state")), ("changed", ("refuse", "redo"))),
     ),
     "gallery": Checks(positive_ints=("pairs",), non_negative_ints=("seed",)),
     "report": Checks(required=("run",)),
