@@ -36,6 +36,7 @@ BUILDABLE = frozenset({
     "worldmodel.losses.SIGReg",
     "worldmodel.losses.NoRegularizer",
     "agents.planners.CEM",
+    "agents.planners.ICEM",
     "agents.planners.MPPI",
     "agents.planners.GradientPlanner",
     "agents.planners.CEMGradient",

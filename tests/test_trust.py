@@ -144,7 +144,7 @@ def test_every_shipped_config_builds_and_unknown_arguments_are_refused() -> None
         built.add(type(build(composed("collect", f"policy={policy}").policy)).__name__)
     for regularizer in ("vicreg", "sigreg", "none"):
         built.add(type(build(composed("train", "data=d", f"model/regularizer={regularizer}").model.regularizer)).__name__)
-    assert {"CEM", "MPPI", "GradientPlanner", "CEMGradient", "Energy", "Mixture", "WaypointFollower",
+    assert {"CEM", "ICEM", "MPPI", "GradientPlanner", "CEMGradient", "Energy", "Mixture", "WaypointFollower",
             "OrnsteinUhlenbeck", "UniformRandom", "VICReg", "SIGReg", "NoRegularizer"} <= built
     vicreg = {"_target_": "worldmodel.losses.VICReg", "std_weight": 1.0, "cov_weight": 0.04, "std_target": 1.0,
               "eps": 1e-4}

@@ -4,6 +4,7 @@ from agents.planners.base import Cost, Planner
 from agents.planners.cem import CEM
 from agents.planners.cem_gd import CEMGradient
 from agents.planners.gradient import GradientPlanner
+from agents.planners.icem import ICEM
 from agents.planners.mppi import MPPI
 
-__all__ = ["CEM", "CEMGradient", "Cost", "GradientPlanner", "MPPI", "Planner"]
+__all__ = ["CEM", "CEMGradient", "Cost", "GradientPlanner", "ICEM", "MPPI", "Planner"]
