@@ -1,22 +1,21 @@
 """The energy a planner minimises: goal distance in latent space plus action costs, terms from config.
 
-Every term maps ``z_pred (N, H, D)``, ``z_goal (D,)``, ``actions (N, H, A)`` to ``(N,)``. The same
-energy also scores the oracle's true trajectories (achieved vs. desired goal positions).
+Every term is an :class:`agents.protocols.Energy`: it maps ``z_pred (N, H, D)``, ``z_goal (D,)``,
+``actions (N, H, A)`` to ``(N,)``, and has ``prepare(z0, z_goal)``, called once per plan (a no-op
+for the terms that score every plan alike). Their sum, :class:`Energy`, is one too.
+:func:`final_and_running` also scores the oracle's true trajectories (achieved vs. desired goal positions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
+from agents import protocols
 from agents.landmarks import LandmarkGraph
 from envs.dataset import EpisodeSet
-
-
-class EnergyTerm(Protocol):
-    def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
 
 
 def final_and_running(per_step: torch.Tensor, final_weight: float, running_weight: float) -> torch.Tensor:
@@ -48,6 +47,9 @@ class GoalDistance:
         self.final_weight = final_weight
         self.running_weight = running_weight
         self.distance = DISTANCES[metric]
+
+    def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+        """Nothing to set up: the distance to the goal does not depend on where the plan starts."""
 
     def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         per_step = self.distance(z_pred - z_goal)  # (N, H)
@@ -131,6 +133,9 @@ class ActionMagnitude:
     def __init__(self, weight: float) -> None:
         self.weight = weight
 
+    def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+        """Nothing to set up: it only looks at the actions."""
+
     def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.weight * actions.pow(2).mean(dim=(1, 2))
 
@@ -141,6 +146,9 @@ class ActionSmoothness:
     def __init__(self, weight: float) -> None:
         self.weight = weight
 
+    def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+        """Nothing to set up: it only looks at the actions."""
+
     def __call__(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         if actions.shape[1] < 2:
             return actions.new_zeros(actions.shape[0])
@@ -148,30 +156,38 @@ class ActionSmoothness:
 
 
 class Energy:
-    """The sum of named terms; :meth:`terms_of` gives each term's value for logs and videos."""
+    """The sum of named terms, what ``configs/energy/*.yaml`` build; :meth:`terms_of` gives each
+    term's value for logs and videos.
 
-    def __init__(self, terms: Mapping[str, EnergyTerm]) -> None:
+    Each term must be an :class:`agents.protocols.Energy` (checked here, so that a term without
+    ``prepare`` is refused when the energy is built, not at the first plan).
+    """
+
+    def __init__(self, terms: Mapping[str, protocols.Energy]) -> None:
         if not terms:
             raise ValueError("an energy needs at least one term")
+        for name, term in terms.items():
+            if not isinstance(term, protocols.Energy):
+                raise ValueError(f"energy term {name!r} ({type(term).__name__}) is not an energy: it needs "
+                                 "__call__(z_pred, z_goal, actions) and prepare(z0, z_goal)")
         self.terms = dict(terms)
 
     @property
     def needs_data(self) -> bool:
         """Whether a term must see the world model's dataset (:meth:`fit`) before planning."""
-        return any(hasattr(term, "fit") for term in self.terms.values())
+        return any(isinstance(term, protocols.NeedsData) for term in self.terms.values())
 
     def fit(self, model: torch.nn.Module, episodes: EpisodeSet) -> None:
         """Let data-dependent terms (e.g. :class:`GeodesicGoalDistance`) build what they need."""
         for term in self.terms.values():
-            if hasattr(term, "fit"):
+            if isinstance(term, protocols.NeedsData):
                 term.fit(model, episodes)
 
     def prepare(self, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
         """Once per plan, before the planner scores candidates: let terms that depend on where the
         plan starts (subgoal mode of :class:`GeodesicGoalDistance`) look at ``z0 (D,)``."""
         for term in self.terms.values():
-            if hasattr(term, "prepare"):
-                term.prepare(z0, z_goal)
+            term.prepare(z0, z_goal)
 
     def terms_of(self, z_pred: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: term(z_pred, z_goal, actions) for name, term in self.terms.items()}

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.cost import LatentCost
 from agents.planners.base import Planner
+from agents.protocols import Energy, LatentModel
 from worldmodel.frames import FrameHistory
 
 
@@ -59,12 +61,15 @@ class MPCAgent(RecedingHorizon):
     """The JEPA agent: the goal is encoded once per episode, the observation at every replan.
 
     Every observation goes into a frame history (the model's ``frame_stack`` latest ones), also
-    between replans; the goal is encoded as a configuration at rest.
+    between replans; the goal is encoded as a configuration at rest. Each plan minimises a fresh
+    :class:`~agents.cost.LatentCost` (``model``'s rollout scored by ``energy``): the planner itself
+    only optimises, as it does for the oracle.
     """
 
-    def __init__(self, model: Any, planner: Planner, replan_every: int) -> None:
+    def __init__(self, model: LatentModel, energy: Energy, planner: Planner, replan_every: int) -> None:
         super().__init__(planner, replan_every)
         self.model = model
+        self.energy = energy
         self.history = FrameHistory(model.frame_stack)
         self.z_goal: torch.Tensor | None = None
         self._stacked: torch.Tensor | None = None  # the current observation with its history
@@ -85,4 +90,6 @@ class MPCAgent(RecedingHorizon):
     def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
         if self.z_goal is None:
             self.z_goal = self._encode(self.history.still(np.asarray(obs["goal"])))
-        return self.planner.plan(self._encode(self._stacked), self.z_goal, warm)
+        device = self.planner.device  # where the planner makes its candidates
+        cost = LatentCost(self.model, self.energy, self._encode(self._stacked).to(device), self.z_goal.to(device))
+        return self.planner.minimize(cost, warm)

@@ -35,6 +35,7 @@ from agents.evaluation import (
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, RecedingHorizon
+from agents.planners import Planner
 from agents.video import episode_frames, write_video
 from envs.builder import build
 from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, read_metadata
@@ -42,12 +43,13 @@ from envs.errors import UserInputError
 from envs.registry import TASKS
 from worldmodel.checkpoint import checkpoint_path, load_world_model, read_meta
 from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir, resolve_device, seed_everything
+from worldmodel.world_model import WorldModel
 
 
 class Context:
     """What every agent builder may need: config, the trained model, the acting env, the run folder."""
 
-    def __init__(self, cfg: DictConfig, model: Any, model_cfg: DictConfig, env: Any, run_dir: Path) -> None:
+    def __init__(self, cfg: DictConfig, model: WorldModel, model_cfg: DictConfig, env: Any, run_dir: Path) -> None:
         self.cfg, self.model, self.model_cfg, self.env, self.run_dir = cfg, model, model_cfg, env, run_dir
         self.meta = model_cfg.meta
         self.device = model.device
@@ -60,14 +62,15 @@ class Context:
             self._episodes[path] = load_episodes(path, task=self.meta.task, obs=self.meta.obs)
         return self._episodes[path]
 
-    def planner(self, **kwargs: Any) -> Any:
+    def planner(self, device: str | torch.device) -> Planner:
+        """The configured optimiser (the same for the JEPA agent and the oracle), making candidates on ``device``."""
         return build(
             self.cfg.planner.optimizer,
             "planner.optimizer",
             horizon=self.cfg.planner.horizon,
             action_dim=self.meta.action_dim,
             seed=self.cfg.seed,
-            **kwargs,
+            device=device,
         )
 
 
@@ -75,8 +78,7 @@ def build_jepa(ctx: Context) -> MPCAgent:
     energy = build(ctx.cfg.energy, "energy")
     if energy.needs_data:
         energy.fit(ctx.model, ctx.episodes(ctx.cfg.data))
-    planner = ctx.planner(model=ctx.model, energy=energy, device=ctx.device)
-    return MPCAgent(ctx.model, planner, ctx.cfg.planner.replan_every)
+    return MPCAgent(ctx.model, energy, ctx.planner(device=ctx.device), ctx.cfg.planner.replan_every)
 
 
 def build_oracle(ctx: Context) -> OracleMPC:

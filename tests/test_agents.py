@@ -79,8 +79,8 @@ class LinearLatentModel(torch.nn.Module):
         return z0[:, None] + SPEED * actions.cumsum(dim=1)
 
 
-def small_cem(seed: int = 0, **kwargs) -> CEM:
-    return CEM(8, 2, samples=64, iterations=3, elites=8, init_std=0.6, min_std=0.05, seed=seed, **kwargs)
+def small_cem(seed: int = 0) -> CEM:
+    return CEM(8, 2, samples=64, iterations=3, elites=8, init_std=0.6, min_std=0.05, seed=seed)
 
 
 def latent_energy() -> Energy:
@@ -95,7 +95,7 @@ def test_shift_plan_drops_executed_actions_and_repeats_the_last() -> None:
 def test_mpc_agent_reaches_the_goal_of_a_known_linear_model() -> None:
     env, model = PointEnv(), LinearLatentModel()
     pairs, _ = held_out_pairs(env, 6, seed=1, collection_seed=0)
-    agent = MPCAgent(model, small_cem(model=model, energy=latent_energy()), replan_every=1)
+    agent = MPCAgent(model, latent_energy(), small_cem(), replan_every=1)
     results = evaluate_agent(env, agent, pairs, seed=1, max_steps=60, name="jepa", stop_on_success=False)
     assert all(r.success for r in results)
     for r, spec in zip(results, pairs, strict=True):  # near the straight-line time at full speed
@@ -108,7 +108,7 @@ def test_same_seed_same_episode() -> None:
     env, model = PointEnv(), LinearLatentModel()
     spec = {"start": [0.0, 0.0], "goal": [0.5, -0.4]}
     runs = [
-        run_episode(env, MPCAgent(model, small_cem(model=model, energy=latent_energy()), 3), spec, 0, 3, 20, False)
+        run_episode(env, MPCAgent(model, latent_energy(), small_cem(), 3), spec, 0, 3, 20, False)
         for _ in range(2)
     ]
     assert runs[0].distances == runs[1].distances
@@ -131,7 +131,7 @@ class TwoFrameModel(LinearLatentModel):
 
 def test_mpc_agent_encodes_the_frame_history_and_the_goal_at_rest() -> None:
     env, model = PointEnv(), TwoFrameModel()
-    agent = MPCAgent(model, small_cem(model=model, energy=latent_energy()), replan_every=1)
+    agent = MPCAgent(model, latent_energy(), small_cem(), replan_every=1)
     obs, info = env.reset(options={"start": [0.0, 0.0], "goal": [0.5, 0.0]})
     agent.reset(seed=0)
     positions = [obs["observation"].tolist()]
@@ -215,7 +215,7 @@ def test_wilson_interval_known_values() -> None:
 def test_videos_show_successes_and_failures_and_read_back(tmp_path: Path) -> None:
     env, model = PointEnv(), LinearLatentModel()
     pairs = [{"start": [0.0, 0.0], "goal": [0.2, 0.0]}, {"start": [0.0, 0.0], "goal": [0.9, 0.9]}] * 2
-    agent = MPCAgent(model, small_cem(model=model, energy=latent_energy()), 1)
+    agent = MPCAgent(model, latent_energy(), small_cem(), 1)
     results = evaluate_agent(env, agent, pairs, 0, 8, "jepa", True, videos=1, frame_size=96)
     assert [r.success for r in results] == [True, False, True, False]
     assert [r.frames is not None for r in results] == [True, True, False, False]  # quotas filled

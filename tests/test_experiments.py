@@ -73,8 +73,8 @@ def test_every_recipe_trains_a_step_and_plans_a_step(experiment: str, task: str 
     if energy.needs_data:
         energy.fit(model, episodes)
     planner = build(plan_cfg.planner.optimizer, "planner.optimizer", horizon=plan_cfg.planner.horizon,
-                          action_dim=episodes.actions.shape[1], model=model, energy=energy, seed=0)
-    agent = MPCAgent(model, planner, plan_cfg.planner.replan_every)
+                          action_dim=episodes.actions.shape[1], seed=0)
+    agent = MPCAgent(model, energy, planner, plan_cfg.planner.replan_every)
     env = envs.make(cfg.task.name, obs=cfg.obs)
     obs_now, info = env.reset(seed=5)
     with torch.no_grad():

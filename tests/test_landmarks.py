@@ -122,9 +122,8 @@ def run_mpc(energy: Energy, steps: int = 80, model: IdentityModel | None = None,
     model = model or IdentityModel()
     if energy.needs_data:
         energy.fit(model, data or u_shaped_episodes())
-    planner = CEM(8, 2, samples=128, iterations=3, elites=16, init_std=0.6, min_std=0.05, model=model,
-                  energy=energy, seed=0)
-    agent = MPCAgent(model, planner, replan_every=1)
+    planner = CEM(8, 2, samples=128, iterations=3, elites=16, init_std=0.6, min_std=0.05, seed=0)
+    agent = MPCAgent(model, energy, planner, replan_every=1)
     agent.reset(seed=0)
     z = torch.tensor(start[None], dtype=torch.float32)
     for _ in range(steps):

@@ -244,14 +244,15 @@ class ShiftModel(torch.nn.Module):
 @pytest.mark.parametrize("config", sorted((Path(__file__).parents[1] / "configs" / "planner").glob("*.yaml")))
 def test_default_budgets_plan_through_a_model(config: Path) -> None:
     """Every ``configs/planner`` file builds, and its plan moves the latent towards the goal."""
+    from agents.cost import LatentCost
     from agents.energy import Energy, GoalDistance
 
     with initialize_config_dir(config_dir=str(config.parents[1]), version_base="1.3"):
         cfg = compose("evaluate", overrides=["checkpoint=unused", f"planner={config.stem}"]).planner  # with its defaults
     energy = Energy({"goal": GoalDistance(final_weight=1.0, running_weight=0.0, metric="l2")})
-    planner = instantiate(cfg.optimizer, horizon=cfg.horizon, action_dim=2, model=ShiftModel(), energy=energy)
+    planner = instantiate(cfg.optimizer, horizon=cfg.horizon, action_dim=2)
     z0, goal = torch.zeros(2), torch.tensor([1.5, -2.0])
-    plan = planner.plan(z0, goal)
+    plan = planner.minimize(LatentCost(ShiftModel(), energy, z0, goal))
     assert plan.shape == (cfg.horizon, 2)
     assert plan.abs().max() <= 1.0
     final = z0 + plan.sum(dim=0)

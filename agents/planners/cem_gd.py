@@ -24,15 +24,12 @@ class CEMGradient(Planner):
         action_dim: int,
         cem: Mapping[str, Any],
         gradient: Mapping[str, Any],
-        model: Any = None,
-        energy: Any = None,
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
-        shared = {"model": model, "energy": energy, "device": device}
-        self.cem = CEM(horizon, action_dim, **dict(cem), **shared)
-        self.gradient = GradientPlanner(horizon, action_dim, **dict(gradient), **shared)
-        super().__init__(horizon, action_dim, model, energy, seed, device)  # reseeds both stages
+        self.cem = CEM(horizon, action_dim, **dict(cem), device=device)
+        self.gradient = GradientPlanner(horizon, action_dim, **dict(gradient), device=device)
+        super().__init__(horizon, action_dim, seed, device)  # reseeds both stages
 
     def reseed(self, seed: int) -> None:
         super().reseed(seed)
