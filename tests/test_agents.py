@@ -254,7 +254,7 @@ def test_gcbc_fits_hindsight_actions_and_round_trips(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained state-reacher world model saved in the real checkpoint format, recording that it
-    was trained with experiment=reacher-state (the straight latent energy: no dataset needed)."""
+    was trained with experiment=default (its energy needs the dataset: tests without one say energy=latent)."""
     from worldmodel.checkpoint import save_checkpoint
     from worldmodel.world_model import build_world_model
 
@@ -266,7 +266,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg.model.regularizer = None
     model = build_world_model(cfg.model, [8], 2)
     meta = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [8], "state_dim": 8,
-            "step": 0, "experiment": "reacher-state"}
+            "step": 0, "experiment": "default"}
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
     save_checkpoint(path, model, torch.optim.Adam(model.parameters()), cfg, meta)
     return path
@@ -293,7 +293,7 @@ def test_evaluate_writes_results_and_videos(repo_root: Path, tiny_checkpoint: Pa
     out = tmp_path / "eval"
     proc = run_evaluate(
         repo_root, f"checkpoint={tiny_checkpoint}", "agents=[jepa,random]", "episodes=2", "max_steps=5",
-        "video.episodes=1", "video.size=64", f"out={out}", "planner.optimizer.samples=32",
+        "video.episodes=1", "video.size=64", f"out={out}", "planner.optimizer.samples=32", "energy=latent",
     )
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
@@ -305,9 +305,10 @@ def test_evaluate_writes_results_and_videos(repo_root: Path, tiny_checkpoint: Pa
         assert summary["plan_ms_median"] > 0 and summary["distance"] > 0
     assert results["spec"]["seed"] == 1000 and results["spec"]["max_steps"] == 5
     assert results["spec"]["planner"]["horizon"] == 10
-    # the recipe the checkpoint records, said on the first line
-    assert results["spec"]["experiment"] == "reacher-state" and results["spec"]["energy_name"] == "latent"
-    assert proc.stdout.startswith("recipe: experiment=reacher-state (recorded in the checkpoint")
+    # the recipe the checkpoint records, said on the first line; energy= changed one part of it
+    assert results["spec"]["experiment"] == "default" and results["spec"]["energy_name"] == "latent"
+    assert results["spec"]["planner_name"] == "cem"
+    assert proc.stdout.startswith("recipe: experiment=default (recorded in the checkpoint")
     videos = sorted((out / "videos").glob("*.mp4"))
     assert len(videos) == 2 and imageio.mimread(videos[0])[0].shape[1] == 128
     assert "jepa" in proc.stdout and "random" in proc.stdout
@@ -331,7 +332,7 @@ def test_geodesic_energy_builds_its_graph_from_the_dataset(repo_root: Path, tiny
     assert proc.returncode == 0, proc.stderr
     spec = json.loads((tmp_path / "eval" / "results.json").read_text())["spec"]
     assert spec["energy"]["terms"]["goal"]["_target_"] == "agents.energy.GeodesicGoalDistance"
-    assert spec["experiment"] == "reacher-state"  # energy= changed one part of the recorded recipe
+    assert spec["experiment"] == "default"  # energy= changed one part of the recorded recipe
     assert spec["data"] == str(tmp_path / "data")
 
 
@@ -356,12 +357,14 @@ def test_evaluate_takes_the_recorded_recipe_unless_told_otherwise(tiny_checkpoin
     from scripts import evaluate
     from worldmodel.reliability import rewrite_header
 
-    argv = ["evaluate.py", f"checkpoint={tiny_checkpoint}"]
-    assert evaluate.with_recorded_recipe(argv)[2:] == ["task=reacher", "obs=state", "experiment=reacher-state"]
+    tuned = rewrite_header(shutil.copy(tiny_checkpoint, tmp_path / "tuned.safetensors"), "meta",
+                           lambda meta: meta.replace('"default"', '"reacher-pixels"'))
+    argv = ["evaluate.py", f"checkpoint={tuned}"]
+    assert evaluate.with_recorded_recipe(argv)[2:] == ["task=reacher", "obs=state", "experiment=reacher-pixels"]
     assert evaluate.RECIPE_NOTE == "recorded in the checkpoint"
     told = evaluate.with_recorded_recipe([*argv, "experiment=default", "obs=state"])
     assert told[4:] == ["task=reacher"]  # what the command line gives stays as given
     foreign = rewrite_header(shutil.copy(tiny_checkpoint, tmp_path / "foreign.safetensors"), "meta",
-                             lambda meta: meta.replace('"reacher-state"', '"someone-elses-recipe"'))
+                             lambda meta: meta.replace('"default"', '"someone-elses-recipe"'))
     assert evaluate.with_recorded_recipe(["evaluate.py", f"checkpoint={foreign}"])[-1] == "experiment=default"
     assert "'someone-elses-recipe' is not in configs/experiment/" in evaluate.RECIPE_NOTE
