@@ -76,7 +76,7 @@ def check_screenshot_browser(rows: list[DictConfig]) -> None:
 def resolve_row(row: DictConfig) -> Row:
     """A suite row as the runs need it: task, obs, budget and the recipes to run on it.
 
-    ``{experiment: wall-pixels}`` takes task, obs and budget from that file; ``{task, obs, budget}``
+    ``{experiment: reacher-pixels}`` takes task, obs and budget from that file; ``{task, obs, budget}``
     runs the default recipe only. Either may override the budget (``budget: {episodes: ...}``).
     """
     row = OmegaConf.to_container(row, resolve=True)

@@ -113,7 +113,7 @@ def test_benchmark_checks_for_the_screenshot_browser_a_run_asks_for(tmp_path: Pa
     from scripts.benchmark import check_screenshot_browser
 
     shot = {"screenshot": str(tmp_path / "report.png"), "browser": {"executable": "no-such-browser"}}
-    rows = OmegaConf.create([{"experiment": "reacher-pixels"}, {"experiment": "wall-pixels", "report": shot}])
+    rows = OmegaConf.create([{"task": "wall", "obs": "state"}, {"experiment": "reacher-pixels", "report": shot}])
     with pytest.raises(UserInputError, match="no-such-browser"):
         check_screenshot_browser(rows)
     del rows[1].report.screenshot  # no screenshot asked for: no browser needed
@@ -142,7 +142,7 @@ def test_benchmark_rows_show_mean_std_the_worst_seed_and_every_seed() -> None:
     assert stats == pytest.approx({"mean": 0.8, "std": 0.1, "worst": 0.7})
     seeds = [{"seed": i, "success": {"jepa": rate}, "plan_ms": 10.0 + i, "train_min": 1.0, "probe_r2": 0.9}
              for i, rate in enumerate([0.9, 0.7, 0.8])]
-    row = {"task": "wall", "obs": "pixels", "experiment": "wall-pixels", "seeds": seeds, "row_minutes": 12.0,
+    row = {"task": "reacher", "obs": "pixels", "experiment": "reacher-pixels", "seeds": seeds, "row_minutes": 12.0,
            "summary": {"jepa": stats, "default": spread([0.4, 0.4, 0.4]), "gcbc": {"mean": 0.2},
                        "oracle": {"mean": 1.0}, "random": {"mean": 0.0}}}
     detailed = success_table([row], detailed=True).splitlines()
