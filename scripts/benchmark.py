@@ -50,7 +50,9 @@ def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({cpu}), {device}, torch {torch.__version__}, Python {platform.python_version()}"
+    threads = torch.get_num_threads()  # each pipeline stage inherits the environment (OMP_NUM_THREADS)
+    return (f"{os.cpu_count()} CPU cores ({cpu}), {device}, torch {torch.__version__} with {threads} thread"
+            f"{'s' if threads > 1 else ''} per process, Python {platform.python_version()}")
 
 
 def env_speeds(cfg: DictConfig) -> list[dict[str, Any]]:
