@@ -11,7 +11,6 @@ keeps what finished), videos/<agent>_pair<i>_<success|failure>.mp4 and, with gcb
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +41,14 @@ from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, rea
 from envs.errors import UserInputError
 from envs.registry import TASKS
 from worldmodel.checkpoint import checkpoint_path, load_world_model, read_meta
-from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir, resolve_device, seed_everything
+from worldmodel.runtime import (
+    cli_main,
+    experiment_name,
+    prepare_run_dir,
+    resolve_device,
+    seed_everything,
+    usable_threads,
+)
 from worldmodel.world_model import WorldModel
 
 
@@ -112,7 +118,7 @@ def build_gcbc(ctx: Context) -> GCBCAgent:
     policy = GCBCPolicy(**build_kwargs).to(ctx.device)
     batch_size = g.batch_size if isinstance(g.batch_size, int) else g.batch_size[ctx.meta.obs]  # one number, or per obs
     planning_threads = torch.get_num_threads()
-    torch.set_num_threads(g.threads or os.cpu_count() or 1)  # training batches are large, unlike planning's
+    torch.set_num_threads(g.threads or usable_threads())  # training batches are large, unlike planning's
     try:
         train_gcbc(policy, episodes, g.steps, batch_size, g.lr, g.max_goal_offset, ctx.cfg.seed)
     finally:

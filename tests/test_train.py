@@ -160,3 +160,14 @@ def test_two_process_ddp_stays_in_sync(episodes, tmp_path):
     assert all(torch.equal(saved[f"model.{k}"], v) for k, v in rank0.items())
     rows = MetricsLogger(tmp_path, tensorboard=False).rows
     assert len(rows) == 5 and not (tmp_path / "rank1").exists()
+
+
+@pytest.mark.parametrize("pinned,expected", [("1", 1), ("3", 3), ("", None), ("auto", None), ("0", None)])
+def test_large_batches_take_the_pinned_thread_count_else_every_core(monkeypatch, pinned: str, expected: int | None) -> None:
+    """A benchmark pinned to one thread (OMP_NUM_THREADS=1) must not have GCBC training take both cores."""
+    import os
+
+    from worldmodel.runtime import usable_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", pinned)
+    assert usable_threads() == (expected if expected is not None else os.cpu_count())
