@@ -38,7 +38,8 @@ from agents.mpc import MPCAgent, RecedingHorizon
 from agents.planners import Planner
 from agents.video import episode_frames, write_video
 from envs.builder import build
-from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, read_metadata
+from envs.dataset import META_KEY, find_data_dir, load_episodes, read_metadata
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 from envs.registry import TASKS
 from worldmodel.checkpoint import checkpoint_path, load_world_model, read_meta

@@ -26,7 +26,7 @@ from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, shift_plan
 from agents.planners import CEM
 from agents.video import episode_frames, write_video
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 
 SPEED = 0.1  # the point moves SPEED * action per step

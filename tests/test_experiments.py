@@ -14,7 +14,7 @@ import envs
 from agents.mpc import MPCAgent
 from envs.builder import build
 from envs.collection import rollout
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.policies import UniformRandom
 from worldmodel.checkpoint import read_meta
 from worldmodel.train import train
