@@ -120,6 +120,32 @@ def convention_of(config: AdapterConfig) -> Convention:
     return CONVENTION_CLASSES[config.convention]()
 
 
+def env_method(env: Any, dotted: str | None, required: bool, task: str) -> Any:
+    """``env.<dotted>`` (e.g. PointMaze's ``point_env._get_obs``) if callable; a one-line error if the
+    task config named one that is not, None if only the convention's default is missing."""
+    target: Any = env
+    for part in dotted.split(".") if dotted else ():
+        target = getattr(target, part, None)
+    if dotted and callable(target):
+        return target
+    if required:
+        raise UserInputError(f"task {task}: observe: {dotted} is not a method of the env")
+    return None
+
+
+def check_spec(spec: Any, tasks: list[str], seeds: int) -> dict[str, Any]:
+    """An adapted task's episode spec: ``{"seed": s}``, plus ``"task_id"`` (1-based) where the env has tasks."""
+    keys = {"seed", "task_id"} if tasks else {"seed"}
+    if not isinstance(spec, Mapping) or set(spec) != keys:
+        raise UserInputError(f"episode spec needs exactly the keys {sorted(keys)}, got {spec!r}")
+    seed, task = spec["seed"], spec.get("task_id", 1)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (seed, task)) or not 0 <= seed < seeds:
+        raise UserInputError(f"episode spec seed must be an integer in [0, {seeds}) and task_id an integer; got {spec!r}")
+    if not 1 <= task <= max(len(tasks), 1):
+        raise UserInputError(f"episode spec task_id {task} is not one of 1..{len(tasks)} ({', '.join(tasks)})")
+    return dict(spec)
+
+
 def build_env(config: AdapterConfig, collection: bool, frame_size: int) -> gym.Env:
     """The env of ``config``: its id's entry point (or the factory) called with the id's registered
     kwargs, then the config's, then rendering at ``frame_size``. No Gymnasium wrappers: the adapter
