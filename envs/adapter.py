@@ -4,8 +4,9 @@ The config says how to build the env, which convention it follows (``envs/conven
 how success and the goal positions are read (``envs/readers.py``); the rest follows from the env:
 
 * Episodes: a spec is ``{"seed": s}`` (plus ``"task_id"`` for an env with evaluation tasks), and the
-  env's own ``reset`` with it draws start and goal, so held-out pairs are just seeds the collection
-  never drew.
+  env's own ``reset`` with it draws start and goal, so held-out pairs are seeds the collection never
+  drew: both draw 31-bit seeds from generators of different seeds, which coincide with chance 2^-31
+  per pair and training episode.
 * Goal observation: the observation of the agent at the goal. Where the env exposes MuJoCo and its
   achieved goal is a run of ``qpos`` (``envs/mujoco_state.py``), those joints are set to the goal,
   everything at rest, and the env's own ``observe`` method (state) or ``render()`` (pixels) is read;
@@ -89,7 +90,7 @@ class GoalEnvTask(gym.Env):
         if obs == "pixels":
             x_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
             if self._goal_joints is None:  # checked without rendering: no GL context before a fork
-                self._goal_frame_for(desired, image_size)
+                raise UserInputError(self._cannot_draw())
         else:
             x_space = spaces.Box(-np.inf, np.inf, (self.state_dim,), np.float32)
         self.observation_space = spaces.Dict({"observation": x_space, "goal": x_space})
@@ -217,10 +218,13 @@ class GoalEnvTask(gym.Env):
 
     def _goal_frame_for(self, desired: np.ndarray, size: int) -> np.ndarray:
         if self._goal_joints is None:
-            raise UserInputError(f"task {self.config.name}: cannot draw the goal: the env exposes no MuJoCo joints "
-                                 "that hold the achieved goal, so the agent cannot be placed there (use obs=state)")
+            raise UserInputError(self._cannot_draw())
         with placed_at_goal(*self._sim, self._goal_joints, desired):
             return self.render_frame(size)
+
+    def _cannot_draw(self) -> str:
+        return (f"task {self.config.name}: cannot draw the goal: the env exposes no MuJoCo joints that hold the "
+                "achieved goal, so the agent cannot be placed there (use obs=state)")
 
     # ----- rendering ---------------------------------------------------------------------------
     def render_frame(self, size: int) -> np.ndarray:
