@@ -15,7 +15,7 @@ import torch
 
 from agents import protocols
 from agents.landmarks import LandmarkGraph
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 
 
 def final_and_running(per_step: torch.Tensor, final_weight: float, running_weight: float) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 Pairs come from ``env.unwrapped.sample_task`` with generators ``default_rng([seed, i])`` (the
 collection draws episode ``i`` from ``[collection_seed, i]``), so an evaluation seed that differs from
-the dataset's collection seed never replays a training episode; equal seeds are refused.
+the dataset's collection seed never replays a training episode; equal seeds are refused. A task with
+its own evaluation tasks (``envs.protocols.EvaluationTasks``: OGBench's five) gets pairs of each in
+turn, and its success is also reported per task and as their mean, as OGBench reports it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from envs.errors import UserInputError
+from envs.protocols import EvaluationTasks
 
 
 class Agent(Protocol):
@@ -52,9 +55,14 @@ def held_out_pairs(env: Any, episodes: int, seed: int, collection_seed: int | No
             f"seed={seed} is the dataset's collection seed: evaluation pairs would repeat training episodes; "
             "pick another seed"
         )
+    tasks = evaluation_tasks(env)
     pairs, solved_at_start, index = [], 0, 0
     while len(pairs) < episodes:
-        spec = env.unwrapped.sample_task(np.random.default_rng([seed, index]))
+        rng = np.random.default_rng([seed, index])
+        if tasks:  # each evaluation task in turn
+            spec = env.unwrapped.sample_evaluation_task(len(pairs) % len(tasks), rng)
+        else:
+            spec = env.unwrapped.sample_task(rng)
         index += 1
         _, info = env.reset(seed=seed, options=spec)
         if info["success"]:
@@ -62,6 +70,12 @@ def held_out_pairs(env: Any, episodes: int, seed: int, collection_seed: int | No
             continue
         pairs.append(spec)
     return pairs, solved_at_start
+
+
+def evaluation_tasks(env: Any) -> list[str]:
+    """The env's own evaluation tasks (OGBench's), or none."""
+    task = env.unwrapped
+    return task.evaluation_tasks() if isinstance(task, EvaluationTasks) else []
 
 
 def run_episode(
@@ -138,6 +152,21 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
     }
 
 
+def summarize_per_task(results: list[EpisodeResult], pairs: list[dict], env: Any) -> dict[str, Any] | None:
+    """Success per evaluation task and the mean of those rates (OGBench's headline), or None for a
+    task without evaluation tasks."""
+    names = evaluation_tasks(env)
+    if not names:
+        return None
+    by_task: dict[str, list[bool]] = {name: [] for name in names}
+    for result in results:
+        by_task[env.unwrapped.evaluation_task_of(pairs[result.pair])].append(result.success)
+    tasks = {name: {"episodes": len(s), "successes": int(sum(s)), "success_rate": sum(s) / len(s) if s else float("nan")}
+             for name, s in by_task.items()}
+    rates = [t["success_rate"] for t in tasks.values() if t["episodes"]]
+    return {"tasks": tasks, "mean_success_rate": float(np.mean(rates)) if rates else float("nan")}
+
+
 def episode_record(result: EpisodeResult) -> dict[str, Any]:
     """The JSON-friendly part of an episode (no frames, no per-step timings)."""
     record = asdict(result)
@@ -196,4 +225,9 @@ def format_table(summaries: dict[str, dict[str, Any]]) -> str:
             f"{name:<10} {s['success_rate']:>8.1%} {f'[{low:.2f}, {high:.2f}]':>15} "
             f"{s['distance']:>9.4f} {s['plan_ms_median']:>8.1f} {s['episodes']:>8d}"
         )
+    for name, s in summaries.items():
+        if s.get("per_task"):
+            rates = ", ".join(f"{task} {t['success_rate']:.0%}" if t["episodes"] else f"{task} (no pairs)"
+                              for task, t in s["per_task"]["tasks"].items())
+            rows.append(f"{name}: per task {rates}; mean {s['per_task']['mean_success_rate']:.1%}")
     return "\n".join(rows)

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.checkpoint import verify_digest, write_safetensors
 from worldmodel.encoders import mlp

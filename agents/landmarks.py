@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from worldmodel.diagnostics import encode_episodes
 
 

@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import UserInputError
-from envs.navigation import CostFn, NavigationGrid, straight_cost_to_go
+from envs.navigation import CostFn, NavigationGrid, task_cost_to_go
 from envs.rendering import FrameRenderer, TopDownView
 
 OBS_MODES = ("pixels", "state")
@@ -38,6 +38,16 @@ def spec_vector(spec: Mapping[str, Any], key: str, size: int) -> np.ndarray:
     if value.shape != (size,) or not np.all(np.isfinite(value)):
         raise UserInputError(f"episode spec '{key}' must be {size} finite numbers, got {spec[key]!r}")
     return value
+
+
+def check_make_options(obs: str, image_size: int, render_mode: str | None, render_modes: list[str]) -> None:
+    """The arguments every task takes, refused in one line (any task: ``GoalTask`` and the adapter)."""
+    if obs not in OBS_MODES:
+        raise UserInputError(f"unknown obs mode '{obs}'; choose one of: {', '.join(OBS_MODES)}")
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+        raise UserInputError(f"image_size must be a positive integer, got {image_size!r}")
+    if render_mode not in (None, *render_modes):
+        raise UserInputError(f"unknown render_mode '{render_mode}'; choose rgb_array or leave it unset")
 
 
 class GoalTask(gym.Env, abc.ABC):
@@ -61,12 +71,7 @@ class GoalTask(gym.Env, abc.ABC):
         image_size: int = 64,
         render_mode: str | None = None,
     ) -> None:
-        if obs not in OBS_MODES:
-            raise UserInputError(f"unknown obs mode '{obs}'; choose one of: {', '.join(OBS_MODES)}")
-        if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
-            raise UserInputError(f"image_size must be a positive integer, got {image_size!r}")
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise UserInputError(f"unknown render_mode '{render_mode}'; choose rgb_array or leave it unset")
+        check_make_options(obs, image_size, render_mode, self.metadata["render_modes"])
         self.model, self.data = model, data
         self.dt = dt  # seconds of simulated time per env step
         self.metadata = {**self.metadata, "render_fps": round(1.0 / dt)}
@@ -132,6 +137,11 @@ class GoalTask(gym.Env, abc.ABC):
     def is_success(self) -> bool:
         return self.distance() < self.success_threshold
 
+    @property
+    def simulator_unavailable(self) -> str | None:
+        """Why the simulator state cannot be saved (None: it can); every built-in task can."""
+        return None
+
     def navigation_grid(self) -> NavigationGrid | None:
         """Maze-like tasks: the free space of the current episode (waypoint policies, the oracle's
         cost-to-go); ``None`` where nothing stands between the agent and its goal."""
@@ -140,10 +150,7 @@ class GoalTask(gym.Env, abc.ABC):
     def cost_to_go(self, goal: np.ndarray) -> CostFn:
         """The true cost-to-go to ``goal`` of achieved-goal positions ``(..., g) -> (...)``: the
         shortest path through free space on maze-like tasks, else the straight distance."""
-        grid = self.navigation_grid()
-        if grid is None:
-            return straight_cost_to_go(goal)
-        return grid.refined(self.path_resolution).cost_to_go(goal)
+        return task_cost_to_go(self.navigation_grid(), self.path_resolution, goal)
 
     # ----- episode specs -----------------------------------------------------------------------
     def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:

@@ -49,6 +49,7 @@ BUILDABLE = frozenset({
     "envs.policies.OrnsteinUhlenbeck",
     "envs.policies.WaypointFollower",
     "envs.policies.Mixture",
+    "envs.ogbench_oracle.OGBenchMarkovOracle",
 })
 # Hydra keys that are harmless here: ``_convert_`` only says how Hydra would pass containers, and
 # this builder always passes plain lists and dicts. ``_args_``, ``_partial_``, ``_recursive_`` and

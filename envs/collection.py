@@ -1,4 +1,4 @@
-"""Parallel rollout collection into a Minari dataset (see :mod:`envs.dataset` for the layout).
+"""Parallel rollout collection into a Minari dataset (see :mod:`envs.dataset` for the layout, :mod:`envs.writer`).
 
 Each worker process owns its env, renderer and policy (made in the child: GL contexts do not
 survive a fork), runs whole episodes and stages each finished one on disk itself, so compression
@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 import envs
 from envs.builder import build
-from envs.dataset import DatasetHeader, DatasetWriter, Episode, StorageOptions
 from envs.errors import UserInputError, is_disk_full
 from envs.policies import ExplorationPolicy
+from envs.writer import DatasetHeader, DatasetWriter, Episode, StorageOptions
 
 # The info keys of the task contract (docs/ARCHITECTURE.md), stored per step in the dataset.
 INFO_KEYS = ("success", "distance", "state", "goal_state", "achieved_goal", "desired_goal")
@@ -50,7 +50,8 @@ class CollectionSpec:
         return f"{self.task}-{self.obs}-v0"
 
     def make_env(self) -> Any:
-        return envs.make(self.task, obs=self.obs, image_size=self.image_size)
+        """The task as collection builds it (an adapted env's ``collect_kwargs``, e.g. OGBench's mode)."""
+        return envs.make(self.task, obs=self.obs, image_size=self.image_size, collection=True)
 
     def info(self) -> dict[str, Any]:
         """Stored in the dataset metadata; a resumed run must match it."""

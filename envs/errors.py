@@ -16,3 +16,8 @@ def is_disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none), for one-line errors."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]

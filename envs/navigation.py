@@ -13,6 +13,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -145,6 +146,42 @@ class CostToGo:
         finite = self.distance[np.isfinite(self.distance)]
         worst = (finite.max() if finite.size else 0.0) + g.cell_size * max(rows, cols)
         return np.where(np.isfinite(best), best, worst)
+
+
+@runtime_checkable
+class MazeLayout(Protocol):
+    """A gymnasium-robotics ``Maze`` (``env.unwrapped.maze`` of PointMaze and AntMaze): a map of wall
+    cells (``1``) laid out in squares of ``maze_size_scaling`` metres around the origin."""
+
+    maze_map: list[list[int | str]]
+    maze_size_scaling: float
+    x_map_center: float
+    y_map_center: float
+
+
+def maze_grid(maze: MazeLayout) -> NavigationGrid:
+    """One grid cell per maze cell, free where the map has no wall (``1``)."""
+    return NavigationGrid(
+        free=np.array([[cell != 1 for cell in row] for row in maze.maze_map]),
+        cell_size=maze.maze_size_scaling,
+        x_min=-maze.x_map_center,
+        y_max=maze.y_map_center,
+    )
+
+
+@runtime_checkable
+class Navigable(Protocol):
+    """A task that says where its free space is: ``None`` where nothing stands between agent and goal."""
+
+    def navigation_grid(self) -> NavigationGrid | None: ...
+
+
+def task_cost_to_go(grid: NavigationGrid | None, resolution: int, goal: np.ndarray) -> CostFn:
+    """The true cost-to-go of a task: the path through ``grid`` refined ``resolution`` times, or the
+    straight distance where the task has no grid."""
+    if grid is None:
+        return straight_cost_to_go(goal)
+    return grid.refined(resolution).cost_to_go(goal)
 
 
 def straight_cost_to_go(goal: np.ndarray) -> CostFn:

@@ -19,7 +19,7 @@ from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
 
 from envs.base import GoalTask, spec_vector
 from envs.errors import UserInputError
-from envs.navigation import NavigationGrid
+from envs.navigation import NavigationGrid, maze_grid
 from envs.rendering import TopDownView
 
 MAZES = {"umaze": maps.U_MAZE, "medium": maps.MEDIUM_MAZE}
@@ -114,14 +114,7 @@ class PointMazeTask(GoalTask):
         return batch.qpos[:, :2]
 
     def navigation_grid(self) -> NavigationGrid:
-        """One grid cell per maze cell, free where the map has no wall (``1``)."""
-        maze = self.maze
-        return NavigationGrid(
-            free=np.array([[cell != 1 for cell in row] for row in maze.maze_map]),
-            cell_size=maze.maze_size_scaling,
-            x_min=-maze.x_map_center,
-            y_max=maze.y_map_center,
-        )
+        return maze_grid(self.maze)
 
     def is_success(self) -> bool:
         """gymnasium-robotics' own sparse reward: 1 exactly when the ball is within 0.45 of the goal."""

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.errors import UserInputError
+from envs.navigation import Navigable
 
 
 class ExplorationPolicy(ABC):
@@ -60,8 +61,9 @@ class WaypointFollower(ExplorationPolicy):
     """Drives the agent cell by cell along shortest paths to random free cells, again and again.
 
     Random walks in a maze rarely pass a door; following grid paths crosses rooms by construction,
-    and the noise spreads the visits around the cell centres. Assumes the first two action
-    components push along world x and y (point-mass tasks) and reads the position from
+    and the noise spreads the visits around the cell centres. The grid is the task's own
+    (``Navigable.navigation_grid``: a built-in maze's map, an adapted env's maze). Assumes the first
+    two action components push along world x and y (point-mass tasks) and reads the position from
     ``info["achieved_goal"]``; velocity is the position change over the last step.
     """
 
@@ -85,11 +87,12 @@ class WaypointFollower(ExplorationPolicy):
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         super().reset(env, rng)
-        grid = env.unwrapped.navigation_grid()
+        task = env.unwrapped
+        grid = task.navigation_grid() if isinstance(task, Navigable) else None
         if grid is None:
             raise UserInputError(
                 f"policy=waypoints needs a maze-like task (one whose navigation_grid() is not None), not "
-                f"{type(env.unwrapped).__name__}; use policy=uniform or policy=ou"
+                f"{type(task).__name__}; use policy=uniform or policy=ou"
             )
         self.grid = grid
         self.cells = self.grid.free_cells()

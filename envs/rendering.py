@@ -68,3 +68,13 @@ class FrameRenderer:
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """``frame (H, W, 3)`` as ``(size, size, 3)`` by nearest pixels: a third-party env renders at the size
+    it was built with, and videos or galleries ask for others."""
+    if frame.shape[:2] == (size, size):
+        return frame
+    rows = (np.arange(size) * frame.shape[0]) // size
+    cols = (np.arange(size) * frame.shape[1]) // size
+    return frame[rows][:, cols]

@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from envs.collection import CollectionSpec, CoverageGrid, collect
-from envs.dataset import StorageOptions
+from envs.writer import StorageOptions
 from worldmodel.runtime import claim_run_dir, cli_main, record_run
 
 

@@ -31,14 +31,17 @@ from agents.evaluation import (
     held_out_pairs,
     select_for_video,
     summarize,
+    summarize_per_task,
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, RecedingHorizon
 from agents.planners import Planner
 from agents.video import episode_frames, write_video
 from envs.builder import build
-from envs.dataset import META_KEY, EpisodeSet, find_data_dir, load_episodes, read_metadata
+from envs.dataset import META_KEY, find_data_dir, load_episodes, read_metadata
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
+from envs.protocols import Simulator
 from envs.registry import TASKS
 from worldmodel.checkpoint import checkpoint_path, load_world_model, read_meta
 from worldmodel.runtime import (
@@ -151,6 +154,16 @@ def check_request(cfg: DictConfig, meta: DictConfig) -> None:
         raise UserInputError(f"episodes must be at least 1, got {cfg.episodes}")
 
 
+def check_oracle(cfg: DictConfig, env: Any) -> None:
+    """Refuse the oracle, before any agent runs, for a task whose simulator state cannot be restored."""
+    if "oracle" not in cfg.agents:
+        return
+    task = env.unwrapped
+    reason = task.simulator_unavailable if isinstance(task, Simulator) else "the task has no simulator interface"
+    if reason:
+        raise UserInputError(f"agent oracle is unavailable: {reason}; drop it from agents=")
+
+
 def collection_seed(model_cfg: DictConfig) -> int | None:
     """The seed the training dataset was collected with (recorded in the checkpoint, else read from the
     dataset), or None when neither knows it."""
@@ -178,19 +191,20 @@ def write_videos(run_dir: Path, name: str, env: Any, results: list, pairs: list[
 
 def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int, solved_at_start: int) -> dict:
     """Everything needed to reproduce or compare the numbers: pair rule, budgets, thresholds."""
+    threshold = env.unwrapped.success_threshold
     return {
         "task": meta.task,
         "obs": meta.obs,
         "checkpoint": str(cfg.checkpoint),
         "experiment": experiment_name(),  # configs/experiment/<name>.yaml: the recipe planned with
-        "pairs": "env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ...; "
-        "pairs whose reset already succeeds are replaced",
+        "pairs": "env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ... (a task with "
+        "evaluation tasks: sample_evaluation_task(pair % tasks, ...)); pairs whose reset already succeeds are replaced",
         "seed": cfg.seed,
         "solved_at_start": solved_at_start,
         "max_steps": max_steps,
         "success": "info['success'] at the first success (episode stops there)" if cfg.stop_on_success
         else "info['success'] after the last step (max_steps, or earlier if the env ends the episode)",
-        "success_threshold": float(env.unwrapped.success_threshold),
+        "success_threshold": None if threshold is None else float(threshold),  # None: the env's own flag
         "planner_name": HydraConfig.get().runtime.choices.get("planner"),  # configs/planner/<name>.yaml
         "planner": OmegaConf.to_container(cfg.planner, resolve=True),
         "energy_name": HydraConfig.get().runtime.choices.get("energy"),  # configs/energy/<name>.yaml
@@ -244,6 +258,7 @@ def main(cfg: DictConfig) -> None:
     check_request(cfg, meta)
     run_dir = prepare_run_dir(cfg.out, cfg)
     env = envs.make(meta.task, obs=meta.obs, image_size=meta.image_size or 64)
+    check_oracle(cfg, env)
     max_steps = cfg.max_steps or TASKS[meta.task].max_episode_steps
     pairs, solved_at_start = held_out_pairs(env, cfg.episodes, cfg.seed, collection_seed(model_cfg))
     ctx = Context(cfg, model, model_cfg, env, run_dir)
@@ -255,6 +270,9 @@ def main(cfg: DictConfig) -> None:
             env, agent, pairs, cfg.seed, max_steps, name, cfg.stop_on_success, cfg.video.episodes, cfg.video.size
         )
         results["agents"][name] = summarize(episodes)
+        per_task = summarize_per_task(episodes, pairs, env)
+        if per_task is not None:
+            results["agents"][name]["per_task"] = per_task
         results["episodes"][name] = [episode_record(r) for r in episodes]
         if isinstance(agent, RecedingHorizon):
             results["agents"][name]["evaluations_per_plan"] = agent.planner.last_evaluations

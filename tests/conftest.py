@@ -17,3 +17,14 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _task_requirements(request: pytest.FixtureRequest) -> None:
+    """A test parametrized over a task skips when the task's optional package (``ogbench``) is missing."""
+    from envs.registry import TASKS
+
+    callspec = getattr(request.node, "callspec", None)
+    task = callspec.params.get("task") if callspec is not None else None
+    if isinstance(task, str) and task in TASKS and TASKS[task].requires:
+        pytest.importorskip(TASKS[task].requires)

@@ -16,17 +16,19 @@ from agents.baselines import OracleMPC, RandomAgent
 from agents.energy import ActionMagnitude, Energy, GoalDistance
 from agents.evaluation import (
     evaluate_agent,
+    format_table,
     held_out_pairs,
     run_episode,
     select_for_video,
     summarize,
+    summarize_per_task,
     wilson_interval,
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, shift_plan
 from agents.planners import CEM
 from agents.video import episode_frames, write_video
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 
 SPEED = 0.1  # the point moves SPEED * action per step
@@ -204,6 +206,44 @@ def test_held_out_pairs_refuse_the_collection_seed_and_repeat_exactly() -> None:
     assert held_out_pairs(env, 3, seed=5, collection_seed=None)[0] == first and solved == 0
     # pair i does not depend on how many pairs are drawn
     assert held_out_pairs(env, 5, seed=5, collection_seed=0)[0][:3] == first
+
+
+class TaskedPointEnv(PointEnv):
+    """The point with two evaluation tasks of its own (as OGBench ships five): "left" and "right" goals."""
+
+    TASKS = ["left", "right"]
+
+    def evaluation_tasks(self) -> list[str]:
+        return list(self.TASKS)
+
+    def sample_evaluation_task(self, task: int, rng: np.random.Generator) -> dict:
+        return {"start": rng.uniform(-0.1, 0.1, 2).tolist(), "goal": [-0.8 if task == 0 else 0.8, 0.0], "task": task}
+
+    def evaluation_task_of(self, spec: dict) -> str | None:
+        return self.TASKS[spec["task"]]
+
+
+def test_evaluation_tasks_are_drawn_in_turn_and_reported_one_by_one() -> None:
+    """OGBench's way: success per task, and the headline is the mean of the per-task rates."""
+    env = TaskedPointEnv()
+    pairs, _ = held_out_pairs(env, 5, seed=3, collection_seed=0)
+    assert [p["task"] for p in pairs] == [0, 1, 0, 1, 0]
+
+    class RightOnly:  # reaches a goal on the right in 20 steps of 0.1, never one on the left
+        last_energy = float("nan")
+
+        def reset(self, seed: int | None = None) -> None: ...
+
+        def act(self, obs: dict, info: dict) -> np.ndarray:
+            return np.clip((obs["goal"] - obs["observation"]) * 10, -1, 1) * (obs["goal"][0] > 0)
+
+    results = evaluate_agent(env, RightOnly(), pairs, seed=3, max_steps=30, name="right", stop_on_success=False)
+    per_task = summarize_per_task(results, pairs, env)
+    assert per_task["tasks"]["left"] == {"episodes": 3, "successes": 0, "success_rate": 0.0}
+    assert per_task["tasks"]["right"] == {"episodes": 2, "successes": 2, "success_rate": 1.0}
+    assert per_task["mean_success_rate"] == 0.5  # while 2 of 5 pairs succeeded
+    assert summarize_per_task(results, pairs, PointEnv()) is None
+    assert "per task left 0%, right 100%; mean 50.0%" in format_table({"right": {**summarize(results), "per_task": per_task}})
 
 
 def test_wilson_interval_known_values() -> None:

@@ -12,8 +12,10 @@ import minari
 import numpy as np
 import pytest
 
-from envs.dataset import DatasetHeader, DatasetWriter, Episode, EpisodeSet, StorageOptions, load_episodes
+from envs.dataset import load_episodes
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
+from envs.writer import DatasetHeader, DatasetWriter, Episode, StorageOptions
 
 SIZE, STATE, ACTION = 8, 3, 2
 INFO = {"task": "toy", "obs": "pixels", "image_size": SIZE, "seed": 0, "policy": "UniformRandom"}

@@ -9,12 +9,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from task_cases import TASKS_AND_OBS
 
 import envs
 from agents.mpc import MPCAgent
 from envs.builder import build
 from envs.collection import rollout
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.policies import UniformRandom
 from worldmodel.checkpoint import read_meta
 from worldmodel.train import train
@@ -22,7 +23,7 @@ from worldmodel.train import train
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TUNED = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml") if p.stem != "default")
 # the default recipe on every task and obs mode, then every tuned file as it stands
-RECIPES = [("default", task, obs) for task in envs.task_names() for obs in ("state", "pixels")] + [
+RECIPES = [pytest.param("default", *case.values, marks=case.marks, id=case.id) for case in TASKS_AND_OBS] + [
     (name, None, None) for name in TUNED]
 
 

@@ -13,7 +13,7 @@ from agents.energy import Energy, GeodesicGoalDistance, GoalDistance
 from agents.landmarks import LandmarkGraph, _nearest, step_whitening
 from agents.mpc import MPCAgent
 from agents.planners import CEM
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 
 WALL_X, WALL_TOP, STEP = 0.5, 0.8, 0.05
 START, GOAL = np.array([0.1, 0.1]), np.array([0.9, 0.1])

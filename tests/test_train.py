@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file, save_file
 
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.checkpoint import load_world_model
 from worldmodel.diagnostics import run_diagnostics

@@ -31,8 +31,9 @@ import worldmodel.checkpoint as checkpoint_module
 from agents.gcbc import GCBCPolicy, load_gcbc, save_gcbc
 from envs.builder import build
 from envs.collection import CollectionSpec, collect
-from envs.dataset import DatasetWriter, load_episodes
+from envs.dataset import load_episodes
 from envs.errors import UserInputError
+from envs.writer import DatasetWriter
 from worldmodel.checkpoint import load_world_model, read_checkpoint
 from worldmodel.diagnostics import health_warnings
 from worldmodel.reliability import (

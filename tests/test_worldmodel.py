@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file
 
 import worldmodel.checkpoint as checkpoint
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.data import WindowSampler, measure_window_rate
 from worldmodel.diagnostics import (

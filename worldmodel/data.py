@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.frames import history_index, stack_frames
 

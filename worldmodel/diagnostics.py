@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from worldmodel.data import WindowSampler
 from worldmodel.frames import history_index, stack_frames
 from worldmodel.world_model import WorldModel

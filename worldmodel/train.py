@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from envs.builder import build
-from envs.dataset import EpisodeSet
+from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
 from worldmodel.checkpoint import CHECKPOINT_DIR, LATEST, restore_training_state, save_checkpoint
 from worldmodel.data import WindowSampler

@@ -1,0 +1,47 @@
+"""What callers may ask of a task beyond the Gymnasium API (``env.unwrapped``), as typed Protocols.
+
+Both kinds of task satisfy them: the built-in ``GoalTask`` subclasses and the adapter that makes a
+third-party env a task (``envs/adapter.py``). Callers check them with ``isinstance`` rather than
+probing for attributes, so that a task lacking one is refused in one line where it is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from envs.navigation import CostFn
+
+
+@runtime_checkable
+class Simulator(Protocol):
+    """A task whose simulator state can be saved, restored and rolled forward: the oracle's needs."""
+
+    @property
+    def simulator_unavailable(self) -> str | None:
+        """Why not, in one line (an env that exposes no MuJoCo state); None when all of this works."""
+
+    def get_sim_state(self) -> np.ndarray: ...
+
+    def set_sim_state(self, state: np.ndarray) -> None: ...
+
+    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``info["achieved_goal"]`` after every step of ``actions (N, H, A)`` from one saved state."""
+
+    def cost_to_go(self, goal: np.ndarray) -> CostFn: ...
+
+
+@runtime_checkable
+class EvaluationTasks(Protocol):
+    """A task that ships its own evaluation tasks (OGBench: five per env), reported one by one."""
+
+    def evaluation_tasks(self) -> list[str]:
+        """Their names, in order; empty when the env has none."""
+
+    def sample_evaluation_task(self, task: int, rng: np.random.Generator) -> dict[str, Any]:
+        """An episode spec of evaluation task ``task`` (an index into :meth:`evaluation_tasks`)."""
+
+    def evaluation_task_of(self, spec: Mapping[str, Any]) -> str | None:
+        """The name of the evaluation task ``spec`` belongs to, or None."""
