@@ -48,7 +48,7 @@ class LandmarkGraph:
     block: int
     node_sq_norms: torch.Tensor = field(init=False)  # (M,) for the distance expansion in cost_to_go
     paths: GoalPaths = field(init=False)
-    _last_hops: tuple[torch.Tensor, np.ndarray] | None = field(init=False, default=None)  # the last goal's
+    _last_hops: tuple[torch.Tensor, np.ndarray] | None = field(init=False, default=None)  # (goal, its hops)
 
     def __post_init__(self) -> None:
         self.node_sq_norms = self.nodes.pow(2).sum(1)

@@ -5,7 +5,7 @@ holds an ``(M, M)`` array.
 
 **Nearest landmarks.** The graph joins every landmark to its ``k`` nearest. Exact search compares
 every pair, which grows with the square of the landmarks: over two minutes for the pixel wall's
-151500 on one core, some hour and a half for a million (docs/EXPERIMENTS.md). Above ``exact_below`` landmarks an HNSW index (faiss;
+151500 on one core, near two hours for a million (extrapolated; docs/EXPERIMENTS.md). Above ``exact_below`` landmarks an HNSW index (faiss;
 Malkov and Yashunin 2018) finds them in ``O(M log M)``; it may miss a few, so small graphs, all
 benchmark rows but the pixel wall among them, keep the exact search and exactly the neighbours they
 always had. An HNSW index is built by inserting landmarks one at a time, and several threads insert
