@@ -8,38 +8,66 @@ the data took (search on the replay buffer, Eysenbach et al. 2019, done here in 
 space). The distance of any latent to the goal is then: a short local hop to a landmark, plus the
 landmark's shortest-path distance to the goal. Transitions are taken as reversible (every edge
 goes both ways), which holds for the point masses and arms of our tasks.
+
+Every dataset observation may be a landmark (a million for an OGBench-sized dataset), so nothing
+here holds an ``(M, M)`` array: the nearest landmarks come from an index on large graphs, the edges
+are a sparse matrix, a goal's distances one Dijkstra run (all three in :mod:`agents.sparse_graph`),
+and distances to all landmarks are taken a block at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.sparse import csr_array
 
+from agents.sparse_graph import GoalPaths, NeighbourSearch, nearest, symmetric_edges
 from envs.episodes import EpisodeSet
 from worldmodel.diagnostics import encode_episodes
 
 
 @dataclass
 class LandmarkGraph:
-    """Landmarks ``(M, D)`` with undirected weighted edges (each stored in both directions).
+    """Landmarks ``(M, D)`` with undirected weighted edges (a symmetric sparse matrix: each edge is
+    stored in both directions, and no ``(M, M)`` array is ever built).
 
     ``radius`` is the local reach: a latent counts as next to a landmark within this latent distance;
     further hops cost ``far_penalty`` times their excess, so that shortcuts through walls are dear.
+    Landmark distances are taken ``block`` floats at a time (a block of latents x landmarks, or of
+    landmarks x D), so that memory stays flat however many landmarks there are.
     """
 
     metric: torch.Tensor  # (D, D): latents are mapped by it before any distance is taken
     nodes: torch.Tensor  # (M, D), already mapped
-    sources: torch.Tensor  # (E,) int64
-    targets: torch.Tensor  # (E,) int64
-    weights: torch.Tensor  # (E,) float
+    edges: csr_array  # (M, M) float32 weights, from agents.sparse_graph.symmetric_edges
     radius: float
     far_penalty: float
+    block: int
     node_sq_norms: torch.Tensor = field(init=False)  # (M,) for the distance expansion in cost_to_go
+    paths: GoalPaths = field(init=False)
+    _last_hops: tuple[torch.Tensor, np.ndarray] | None = field(init=False, default=None)  # (goal, its hops)
 
     def __post_init__(self) -> None:
         self.node_sq_norms = self.nodes.pow(2).sum(1)
+        self.paths = GoalPaths(self.edges)
+
+    @property
+    def sources(self) -> torch.Tensor:
+        """``(E,)`` int64: each stored edge's first landmark, in (source, target) order."""
+        return torch.from_numpy(self.paths.rows).to(self.nodes.device)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """``(E,)`` int64: each stored edge's second landmark."""
+        return torch.from_numpy(self.edges.indices.astype(np.int64)).to(self.nodes.device)
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """``(E,)`` float32: each stored edge's length."""
+        return torch.from_numpy(self.edges.data).to(self.nodes.device)
 
     @classmethod
     @torch.no_grad()
@@ -54,6 +82,8 @@ class LandmarkGraph:
         radius_quantile: float,
         far_penalty: float,
         seed: int,
+        search: Mapping[str, int],
+        block: int,
         whitening_floor: float | None = None,
         batch_size: int = 1024,
     ) -> LandmarkGraph:
@@ -62,13 +92,16 @@ class LandmarkGraph:
         Edges: consecutive landmarks of one episode, and each landmark's ``neighbours`` nearest
         landmarks that lie within the radius. The radius is the ``radius_quantile`` of the latent
         distance the data covers in ``hop_steps`` steps: what one short plan surely bridges.
+        ``search`` (:class:`~agents.sparse_graph.NeighbourSearch`) says how the nearest are found: exactly
+        on small graphs, through an HNSW index on large ones.
 
         With ``whitening_floor``, distances are measured in units of the data's one-step latent
         motion (:func:`step_whitening`): a direction the agent never moves along within an episode
         (a door's height, a target's place) becomes dear to cross, so no path changes the world.
         """
-        if stride < 1 or hop_steps < 1 or max_landmarks < 2:
-            raise ValueError("stride, hop_steps must be >= 1 and max_landmarks >= 2")
+        if stride < 1 or hop_steps < 1 or max_landmarks < 2 or block < 1:
+            raise ValueError("stride, hop_steps, block must be >= 1 and max_landmarks >= 2")
+        search = NeighbourSearch(**search)
         z_all, _ = encode_episodes(model, episodes, np.arange(episodes.num_episodes), batch_size)
         latents = list(z_all.split((episodes.episode_lengths + 1).tolist()))  # one tensor per episode
         dim = latents[0].shape[-1]
@@ -94,57 +127,53 @@ class LandmarkGraph:
         temporal = torch.stack([same, same + 1])
         temporal_weights = arc[same + 1] - arc[same]
         # near neighbours within the radius, as far apart as their latent distance
-        near_j = _nearest(nodes, min(neighbours, len(nodes) - 1)).flatten()
+        near_j = nearest(nodes, min(neighbours, len(nodes) - 1), search).flatten()
         near_i = torch.arange(len(nodes), device=nodes.device).repeat_interleave(len(near_j) // len(nodes))
-        near_d = (nodes[near_i] - nodes[near_j]).norm(dim=-1)  # exact: cdist's fast path rounds small ones
+        found = near_j >= 0  # the index may leave a row short
+        near_i, near_j = near_i[found], near_j[found]
+        near_d = _pair_distances(nodes, near_i, near_j, max(1, block // dim))
         close = near_d <= radius
-        proximity = torch.stack([near_i[close], near_j[close]])
 
-        pairs = torch.cat([temporal, proximity, temporal.flip(0), proximity.flip(0)], dim=1)
-        weights = torch.cat([temporal_weights, near_d[close]]).repeat(2)
-        pairs, weights = _cheapest_per_pair(pairs, weights)
-        return cls(metric.to(nodes.device), nodes, pairs[0], pairs[1], weights, radius, far_penalty)
+        sources = torch.cat([temporal[0], near_i[close]]).cpu().numpy()
+        targets = torch.cat([temporal[1], near_j[close]]).cpu().numpy()
+        weights = torch.cat([temporal_weights, near_d[close]]).cpu().numpy()
+        edges = symmetric_edges(sources, targets, weights, len(nodes))
+        return cls(metric.to(nodes.device), nodes, edges, radius, far_penalty, block)
 
     def local(self, distance: torch.Tensor) -> torch.Tensor:
         """The cost of a straight hop of this latent length: itself within the radius, dearer beyond."""
         return distance + self.far_penalty * (distance - self.radius).clamp(min=0)
 
-    def _goal_hops(self, goal: torch.Tensor) -> torch.Tensor:
-        """The cost ``(M,)`` of each landmark's direct local hop to latent ``goal (D,)``."""
-        return self.local((self.nodes - goal @ self.metric.T).norm(dim=-1))
+    def _distances_from(self, mapped: torch.Tensor) -> torch.Tensor:
+        """The latent distance ``(M,)`` of every landmark to one mapped latent ``(D,)``, a block of
+        landmarks at a time (each row alone: the same values whatever the block)."""
+        rows = max(1, self.block // self.nodes.shape[1])
+        return torch.cat([(self.nodes[start : start + rows] - mapped).norm(dim=-1)
+                          for start in range(0, len(self.nodes), rows)])
+
+    def _goal_hops(self, goal: torch.Tensor) -> np.ndarray:
+        """The cost ``(M,)`` of each landmark's direct local hop to latent ``goal (D,)``; kept for the
+        last goal, which :meth:`distances_to` and :meth:`next_hops` both need."""
+        if self._last_hops is None or not torch.equal(self._last_hops[0], goal):
+            self._last_hops = goal.clone(), self.local(self._distances_from(goal @ self.metric.T)).cpu().numpy()
+        return self._last_hops[1]
 
     @torch.no_grad()
     def distances_to(self, goal: torch.Tensor) -> torch.Tensor:
-        """Shortest-path distance ``(M,)`` from every landmark to ``goal (D,)`` (Bellman-Ford, batched).
+        """Shortest-path distance ``(M,)`` from every landmark to ``goal (D,)``.
 
-        The goal joins the graph through local hops to every landmark, so one relaxation pass
-        starts from all of them at once; each further pass extends paths by one edge.
+        The goal joins the graph through a local hop to every landmark (a dear one where it is far),
+        and one Dijkstra run from it (:class:`~agents.sparse_graph.GoalPaths`) finds every landmark's
+        cheapest way there: a path along the edges, then the hop off the graph.
         """
-        dist = self._goal_hops(goal)
-        for _ in range(len(self.nodes)):
-            through = dist[self.targets] + self.weights
-            relaxed = dist.scatter_reduce(0, self.sources, through, reduce="amin")
-            if torch.equal(relaxed, dist):
-                break
-            dist = relaxed
-        return dist
+        return torch.from_numpy(self.paths.distances(self._goal_hops(goal))).to(self.nodes.device)
 
     @torch.no_grad()
     def next_hops(self, goal: torch.Tensor, to_goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each landmark's next landmark on its shortest path to ``goal`` and that edge's weight; -1
         where the next stop is the goal itself. Depends only on the goal: compute it once per goal."""
-        through = self.weights + to_goal[self.targets]
-        by_cost = torch.argsort(through, stable=True)
-        order = by_cost[torch.argsort(self.sources[by_cost], stable=True)]  # by source, cheapest first
-        sources = self.sources[order]
-        first = torch.ones_like(sources, dtype=torch.bool)
-        first[1:] = sources[1:] != sources[:-1]
-        successor = torch.full((len(self.nodes),), -1, dtype=torch.long, device=self.nodes.device)
-        step = torch.zeros(len(self.nodes), device=self.nodes.device)
-        successor[sources[first]] = self.targets[order[first]]
-        step[sources[first]] = self.weights[order[first]]
-        successor[self._goal_hops(goal) <= to_goal] = -1  # the direct hop to the goal is (one of) the cheapest ways on
-        return successor, step
+        successor, step = self.paths.next_hops(self._goal_hops(goal), to_goal.cpu().numpy())
+        return torch.from_numpy(successor).to(self.nodes.device), torch.from_numpy(step).to(self.nodes.device)
 
     @torch.no_grad()
     def waypoint(
@@ -167,7 +196,7 @@ class LandmarkGraph:
         mapped, goal_mapped = z @ self.metric.T, goal @ self.metric.T
         # enter the graph by one local hop (the nearest landmark if none is that close): a dear long
         # hop could otherwise land across a wall, and the path would start on its far side
-        entry_distance = (self.nodes - mapped).norm(dim=-1)
+        entry_distance = self._distances_from(mapped)
         entry_hop = self.local(entry_distance)
         reachable = entry_distance <= max(self.radius, float(entry_distance.min()))
         node = int(torch.where(reachable, entry_hop + to_goal, torch.inf).argmin())
@@ -188,18 +217,42 @@ class LandmarkGraph:
         """Distance ``(...)`` of latents ``z (..., D)`` to the goal: the cheaper of a direct local hop
         and a local hop to a landmark followed by its shortest path (``to_goal`` from :meth:`distances_to`).
 
-        This runs inside every planner iteration, so without gradients it works in place on one
-        ``(N, M)`` buffer (a third faster).
+        This runs inside every planner iteration. When the ``(N, M)`` hop costs fit in one block they
+        are one buffer, worked on in place without gradients (a third faster); otherwise the cheapest
+        landmark is found a block of landmarks at a time, and a gradient planner's gradient is that of
+        the hop to it (as the minimum's gradient is).
         """
         flat, goal = z.reshape(-1, z.shape[-1]) @ self.metric.T, goal @ self.metric.T
-        squared = torch.addmm(self.node_sq_norms, flat, self.nodes.T, alpha=-2)
-        if torch.is_grad_enabled() and flat.requires_grad:  # gradient planners: no in-place ops
-            hop = self.local((squared + flat.pow(2).sum(1, keepdim=True)).clamp(min=0).sqrt()) + to_goal
-        else:
-            hop = squared.add_(flat.pow(2).sum(1, keepdim=True)).clamp_(min=0).sqrt_()
-            hop.add_((hop - self.radius).clamp_(min=0).mul_(self.far_penalty)).add_(to_goal)
         direct = self.local((flat - goal).norm(dim=-1))
-        return torch.minimum(direct, hop.amin(dim=1)).reshape(z.shape[:-1])
+        grad = torch.is_grad_enabled() and flat.requires_grad  # gradient planners: no in-place ops
+        width = max(1, self.block // max(len(flat), 1))  # landmarks per block
+        if width >= len(self.nodes):
+            hop = self._hop_costs(flat, to_goal, slice(None), grad).amin(dim=1)
+        else:
+            with torch.no_grad():
+                hop, best = self._cheapest_landmark(flat, to_goal, width)
+            if grad:  # the hop to the cheapest landmark again, now with its gradient
+                hop = self.local((flat - self.nodes[best]).norm(dim=-1)) + to_goal[best]
+        return torch.minimum(direct, hop).reshape(z.shape[:-1])
+
+    def _hop_costs(self, flat: torch.Tensor, to_goal: torch.Tensor, landmarks: slice, grad: bool) -> torch.Tensor:
+        """``(N, m)``: a local hop from each mapped latent to each of these landmarks, then its path."""
+        squared = torch.addmm(self.node_sq_norms[landmarks], flat, self.nodes[landmarks].T, alpha=-2)
+        if grad:
+            return self.local((squared + flat.pow(2).sum(1, keepdim=True)).clamp(min=0).sqrt()) + to_goal[landmarks]
+        hop = squared.add_(flat.pow(2).sum(1, keepdim=True)).clamp_(min=0).sqrt_()
+        return hop.add_((hop - self.radius).clamp_(min=0).mul_(self.far_penalty)).add_(to_goal[landmarks])
+
+    def _cheapest_landmark(self, flat: torch.Tensor, to_goal: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cheapest hop-and-path cost ``(N,)`` over all landmarks, and its landmark ``(N,)``,
+        ``width`` landmarks at a time (the first of equal ones)."""
+        best_cost = flat.new_full((len(flat),), float("inf"))
+        best = torch.zeros(len(flat), dtype=torch.long, device=flat.device)
+        for start in range(0, len(self.nodes), width):
+            cost, index = self._hop_costs(flat, to_goal, slice(start, start + width), grad=False).min(dim=1)
+            better = cost < best_cost
+            best_cost, best = torch.where(better, cost, best_cost), torch.where(better, index + start, best)
+        return best_cost, best
 
 
 def step_whitening(latents: list[torch.Tensor], floor: float) -> torch.Tensor:
@@ -217,23 +270,11 @@ def _arc_length(z: torch.Tensor) -> torch.Tensor:
     return torch.cat([steps.new_zeros(1), steps.cumsum(0)])
 
 
-def _nearest(nodes: torch.Tensor, k: int, rows_per_chunk: int = 2048) -> torch.Tensor:
-    """Indices ``(M, k)`` of each node's ``k`` nearest other nodes, a block of rows at a time: the whole
-    ``(M, M)`` distance matrix of the benchmark's 151500 pixel-wall landmarks would take 92 GB."""
-    blocks = []
-    for start in range(0, len(nodes), rows_per_chunk):
-        distances = torch.cdist(nodes[start : start + rows_per_chunk], nodes)
-        rows = torch.arange(len(distances), device=nodes.device)
-        distances[rows, rows + start] = float("inf")  # not its own neighbour
-        blocks.append(distances.topk(k, largest=False).indices)
-    return torch.cat(blocks)
-
-
-def _cheapest_per_pair(pairs: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One edge per (source, target): the cheapest of the duplicates."""
-    unique, inverse = torch.unique(pairs, dim=1, return_inverse=True)
-    cheapest = weights.new_full((unique.shape[1],), float("inf")).scatter_reduce(0, inverse, weights, reduce="amin")
-    return unique, cheapest
+def _pair_distances(nodes: torch.Tensor, first: torch.Tensor, second: torch.Tensor, rows: int) -> torch.Tensor:
+    """``|nodes[first] - nodes[second]|`` ``(P,)``, ``rows`` pairs at a time (a million landmarks' ten
+    million pairs would take 5 GB at once). Exact, unlike cdist's fast path, which rounds small ones."""
+    return torch.cat([(nodes[first[start : start + rows]] - nodes[second[start : start + rows]]).norm(dim=-1)
+                      for start in range(0, len(first), rows)] or [nodes.new_zeros(0)])
 
 
 def _hop_radius(latents: list[torch.Tensor], hop_steps: int, quantile: float) -> float:

@@ -10,15 +10,17 @@ import pytest
 import torch
 
 from agents.energy import Energy, GeodesicGoalDistance, GoalDistance
-from agents.landmarks import LandmarkGraph, _nearest, step_whitening
+from agents.landmarks import LandmarkGraph, step_whitening
 from agents.mpc import MPCAgent
 from agents.planners import CEM
+from agents.sparse_graph import exact_nearest
 from envs.episodes import EpisodeSet
 
 WALL_X, WALL_TOP, STEP = 0.5, 0.8, 0.05
 START, GOAL = np.array([0.1, 0.1]), np.array([0.9, 0.1])
+SEARCH = {"exact_below": 100_000, "links": 32, "build_breadth": 40, "search_breadth": 64, "rows_per_chunk": 2048}
 LANDMARKS = {"stride": 1, "max_landmarks": 4000, "neighbours": 10, "hop_steps": 1, "radius_quantile": 0.9,
-             "far_penalty": 10.0, "seed": 0}
+             "far_penalty": 10.0, "seed": 0, "block": 2**24, "search": SEARCH}
 
 
 class IdentityModel(torch.nn.Module):
@@ -180,7 +182,7 @@ def test_nearest_neighbours_block_by_block_match_the_whole_matrix() -> None:
     distances = torch.cdist(nodes, nodes).fill_diagonal_(float("inf"))
     expected = distances.topk(4, largest=False).indices
     for rows in (7, 50, 64):  # blocks that do not divide the rows, one block, a block larger than all
-        assert torch.equal(_nearest(nodes, 4, rows_per_chunk=rows), expected)
+        assert torch.equal(exact_nearest(nodes, 4, rows_per_chunk=rows), expected)
 
 
 def test_step_whitening_makes_a_fixed_direction_dear() -> None:
