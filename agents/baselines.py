@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,19 +16,35 @@ from envs.navigation import CostFn, straight_cost_to_go
 
 
 class RandomAgent:
-    """Uniform actions in ``[-1, 1]``: the floor every success rate should be read against."""
+    """Uniform actions in ``[-1, 1]``: the floor every success rate should be read against.
+
+    Each slot (env) draws from its own generator, reseeded with its episode's seed.
+    """
+
+    last_energy = float("nan")
 
     def __init__(self, action_dim: int, seed: int = 0) -> None:
         self.action_dim = action_dim
-        self.rng = np.random.default_rng(seed)
-        self.last_energy = float("nan")
+        self.seed = seed
+        self.rngs: dict[int, np.random.Generator] = {}
 
-    def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
+    def energy_of(self, slot: int) -> float:
+        """No plan, no energy."""
+        return float("nan")
+
+    def reset(self, seed: int | None = None, slot: int = 0) -> None:
+        if seed is not None or slot not in self.rngs:
+            self.rngs[slot] = np.random.default_rng(self.seed if seed is None else seed)
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
+        return self.act_batch([0], [obs], [info])[0]
+
+    def act_batch(self, slots: Sequence[int], observations: Sequence[dict[str, np.ndarray]],
+                  infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        for slot in slots:
+            if slot not in self.rngs:
+                self.reset(slot=slot)
+        return np.stack([self.rngs[s].uniform(-1.0, 1.0, self.action_dim) for s in slots]).astype(np.float32)
 
 
 class OracleMPC(RecedingHorizon):
@@ -39,36 +56,47 @@ class OracleMPC(RecedingHorizon):
     cost-to-go to the goal (``cost="path"``: the shortest path round the walls, ``GoalTask.cost_to_go``),
     as ``final_weight * cost_H + running_weight * mean_t cost_t``. ``cost="straight"`` scores the
     straight distance instead: a greedy simulator that stalls behind walls, not an upper bound.
+
+    ``envs`` are the acting envs, slot ``i`` acting in ``envs[i]`` (one env: slot 0); the plans due
+    at one step are made by one planner call, each slot's candidates simulated from its own env.
     """
 
     COSTS = ("path", "straight")
 
     def __init__(
-        self, env: Any, sim_env: Any, planner: Planner, replan_every: int, cost: str = "path",
+        self, envs: Any | Sequence[Any], sim_env: Any, planner: Planner, replan_every: int, cost: str = "path",
         final_weight: float = 1.0, running_weight: float = 0.5,
     ) -> None:
         if cost not in self.COSTS:
             raise UserInputError(f"oracle.cost={cost!r}; choose one of: {', '.join(self.COSTS)}")
         super().__init__(planner, replan_every)
-        self.env = env
+        self.envs = list(envs) if isinstance(envs, (list, tuple)) else [envs]
         self.sim = sim_env.unwrapped
         self.cost, self.final_weight, self.running_weight = cost, final_weight, running_weight
-        self._cost_to_go: CostFn | None = None  # this episode's, built at its first plan
+        self._cost_to_go: dict[int, CostFn] = {}  # per slot: this episode's, built at its first plan
 
-    def reset(self, seed: int | None = None) -> None:
-        super().reset(seed)
-        self._cost_to_go = None
+    def reset(self, seed: int | None = None, slot: int = 0) -> None:
+        super().reset(seed, slot)
+        self._cost_to_go.pop(slot, None)
 
-    def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
-        task = self.env.unwrapped
-        if self._cost_to_go is None:
+    def _episode_cost(self, slot: int, info: dict[str, Any]) -> CostFn:
+        if slot not in self._cost_to_go:
             goal = np.asarray(info["desired_goal"])
-            self._cost_to_go = task.cost_to_go(goal) if self.cost == "path" else straight_cost_to_go(goal)
-        start, cost_to_go = task.get_sim_state(), self._cost_to_go
+            task = self.envs[slot].unwrapped
+            self._cost_to_go[slot] = task.cost_to_go(goal) if self.cost == "path" else straight_cost_to_go(goal)
+        return self._cost_to_go[slot]
 
-        def true_cost(actions: torch.Tensor) -> torch.Tensor:
-            achieved = self.sim.simulate_batch(start, actions.detach().cpu().numpy())  # (N, H, g)
-            per_step = torch.as_tensor(cost_to_go(achieved), dtype=torch.float32, device=actions.device)
-            return final_and_running(per_step, self.final_weight, self.running_weight)
+    def replan_batch(self, slots: Sequence[int], observations: Sequence[dict[str, np.ndarray]],
+                     infos: Sequence[dict[str, Any]], warms: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        starts = [self.envs[slot].unwrapped.get_sim_state() for slot in slots]
+        costs_to_go = [self._episode_cost(slot, info) for slot, info in zip(slots, infos, strict=True)]
 
-        return self.planner.minimize(true_cost, warm)
+        def true_cost(actions: torch.Tensor) -> torch.Tensor:  # (E, N, H, A) -> (E, N)
+            per_problem = []
+            for start, cost_to_go, candidates in zip(starts, costs_to_go, actions, strict=True):
+                achieved = self.sim.simulate_batch(start, candidates.detach().cpu().numpy())  # (N, H, g)
+                per_step = torch.as_tensor(cost_to_go(achieved), dtype=torch.float32, device=actions.device)
+                per_problem.append(final_and_running(per_step, self.final_weight, self.running_weight))
+            return torch.stack(per_problem)
+
+        return self.planner.minimize_batch(true_cost, warms, slots)

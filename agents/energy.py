@@ -8,6 +8,7 @@ for the terms that score every plan alike). Their sum, :class:`Energy`, is one t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -171,6 +172,11 @@ class Energy:
                 raise ValueError(f"energy term {name!r} ({type(term).__name__}) is not an energy: it needs "
                                  "__call__(z_pred, z_goal, actions) and prepare(z0, z_goal)")
         self.terms = dict(terms)
+
+    def __copy__(self) -> Energy:
+        """An energy with copies of the terms: the copies share what :meth:`fit` built (the landmark
+        graph) and keep their own per-plan state, so episodes planned side by side do not mix waypoints."""
+        return Energy({name: copy.copy(term) for name, term in self.terms.items()})
 
     @property
     def needs_data(self) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
@@ -21,12 +22,49 @@ from envs.errors import UserInputError
 from envs.protocols import EvaluationTasks
 
 
+@runtime_checkable
 class Agent(Protocol):
+    """An agent that acts in one env at a time (tests' scripted agents)."""
+
     last_energy: float
 
     def reset(self, seed: int | None = None) -> None: ...
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class BatchAgent(Protocol):
+    """An agent that acts in many envs at once, env ``i`` in slot ``i`` (the JEPA agent, the
+    baselines): one ``act_batch`` call gives every slot's next action, planned together."""
+
+    def reset(self, seed: int | None = None, slot: int = 0) -> None: ...
+
+    def act_batch(self, slots: Sequence[int], observations: Sequence[dict[str, np.ndarray]],
+                  infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        """``(len(slots), A)`` actions."""
+        ...
+
+    def energy_of(self, slot: int) -> float:
+        """The energy of the plan the slot executes (NaN for an agent that does not plan)."""
+        ...
+
+
+class OneEnv:
+    """An :class:`Agent` seen as a :class:`BatchAgent` with a single slot."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def reset(self, seed: int | None = None, slot: int = 0) -> None:
+        self.agent.reset(seed=seed)
+
+    def act_batch(self, slots: Sequence[int], observations: Sequence[dict[str, np.ndarray]],
+                  infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        return np.asarray(self.agent.act(observations[0], infos[0]))[None]
+
+    def energy_of(self, slot: int) -> float:
+        return float(self.agent.last_energy)
 
 
 @dataclass
@@ -78,9 +116,96 @@ def evaluation_tasks(env: Any) -> list[str]:
     return task.evaluation_tasks() if isinstance(task, EvaluationTasks) else []
 
 
+class Episode:
+    """An episode in progress in one env: reset to its pair's spec, stepped with the agent's actions."""
+
+    def __init__(self, env: Any, spec: dict, pair: int, seed: int, frame_size: int | None) -> None:
+        self.env, self.pair, self.frame_size = env, pair, frame_size
+        self.obs, self.info = env.reset(seed=seed + pair, options=spec)
+        self.distances, self.energies, self.act_ms = [float(self.info["distance"])], [], []
+        self.frames = [env.unwrapped.render_frame(frame_size)] if frame_size else None
+        self.steps_to_success: int | None = None
+
+    def step(self, action: np.ndarray, ms: float, energy: float, max_steps: int, stop_on_success: bool) -> bool:
+        """Take ``action`` (planned in ``ms``, with ``energy``); whether the episode is over."""
+        self.act_ms.append(ms)
+        self.energies.append(float(energy))
+        self.obs, _, terminated, truncated, self.info = self.env.step(action)
+        self.distances.append(float(self.info["distance"]))
+        if self.frames is not None:
+            self.frames.append(self.env.unwrapped.render_frame(self.frame_size))
+        if self.info["success"] and self.steps_to_success is None:
+            self.steps_to_success = len(self.act_ms)
+        return (self.info["success"] and stop_on_success) or terminated or truncated or len(self.act_ms) >= max_steps
+
+    def result(self) -> EpisodeResult:
+        return EpisodeResult(
+            pair=self.pair,
+            success=bool(self.info["success"]),
+            final_distance=self.distances[-1],
+            steps=len(self.act_ms),
+            steps_to_success=self.steps_to_success,
+            act_ms=self.act_ms,
+            distances=self.distances,
+            energies=self.energies,
+            frames=self.frames,
+        )
+
+
+def play(
+    envs: Any | Sequence[Any],
+    agent: Agent | BatchAgent,
+    pairs: Sequence[tuple[int, dict]],
+    seed: int,
+    max_steps: int,
+    stop_on_success: bool,
+    record: Callable[[], int | None] = lambda: None,
+    on_done: Callable[[EpisodeResult], None] = lambda result: None,
+) -> list[EpisodeResult]:
+    """Play ``pairs`` (``(index, spec)``) with one episode per env at a time; results in pair order.
+
+    With several envs, each free env takes the next pair and the agent acts for all running episodes
+    in one ``act_batch`` call; that call's time is shared equally among them (``act_ms``). An episode
+    is reset with seed ``seed + index`` in env and agent alike, so it plays out the same whatever the
+    number of envs. ``record()`` says whether the episode starting now keeps frames (a frame size or
+    None), ``on_done(result)`` sees each finished episode (its frames may be dropped there).
+    """
+    envs = list(envs) if isinstance(envs, (list, tuple)) else [envs]
+    if len(envs) > 1 and not isinstance(agent, BatchAgent):
+        raise UserInputError(f"{type(agent).__name__} acts in one env at a time; evaluate it with one env")
+    batch = agent if isinstance(agent, BatchAgent) else OneEnv(agent)
+    queue = iter(pairs)
+    running: dict[int, Episode] = {}
+    results: list[EpisodeResult] = []
+
+    def start(slot: int) -> None:
+        nxt = next(queue, None)
+        if nxt is not None:
+            index, spec = nxt
+            batch.reset(seed=seed + index, slot=slot)
+            running[slot] = Episode(envs[slot], spec, index, seed, record())
+
+    for slot in range(len(envs)):
+        start(slot)
+    while running:
+        slots = sorted(running)
+        begin = time.perf_counter()
+        actions = batch.act_batch(slots, [running[s].obs for s in slots], [running[s].info for s in slots])
+        ms = 1000.0 * (time.perf_counter() - begin) / len(slots)
+        for slot, action in zip(slots, actions, strict=True):
+            episode = running[slot]
+            if episode.step(action, ms, batch.energy_of(slot), max_steps, stop_on_success):
+                result = episode.result()
+                on_done(result)
+                results.append(result)
+                del running[slot]
+                start(slot)
+    return sorted(results, key=lambda r: r.pair)
+
+
 def run_episode(
     env: Any,
-    agent: Agent,
+    agent: Agent | BatchAgent,
     spec: dict,
     pair: int,
     seed: int,
@@ -93,35 +218,7 @@ def run_episode(
     With ``stop_on_success`` the first success ends the episode; without, the agent must still be at
     the goal after the last step, so passing through it by chance (a random arm does) does not count.
     """
-    agent.reset(seed=seed + pair)
-    obs, info = env.reset(seed=seed + pair, options=spec)
-    distances, energies, act_ms = [float(info["distance"])], [], []
-    frames = [env.unwrapped.render_frame(frame_size)] if frame_size else None
-    steps_to_success = None
-    for step in range(1, max_steps + 1):
-        start = time.perf_counter()
-        action = agent.act(obs, info)
-        act_ms.append(1000.0 * (time.perf_counter() - start))
-        energies.append(float(agent.last_energy))
-        obs, _, terminated, truncated, info = env.step(action)
-        distances.append(float(info["distance"]))
-        if frames is not None:
-            frames.append(env.unwrapped.render_frame(frame_size))
-        if info["success"] and steps_to_success is None:
-            steps_to_success = step
-        if (info["success"] and stop_on_success) or terminated or truncated:
-            break
-    return EpisodeResult(
-        pair=pair,
-        success=bool(info["success"]),
-        final_distance=distances[-1],
-        steps=len(act_ms),
-        steps_to_success=steps_to_success,
-        act_ms=act_ms,
-        distances=distances,
-        energies=energies,
-        frames=frames,
-    )
+    return play(env, agent, [(pair, spec)], seed, max_steps, stop_on_success, record=lambda: frame_size)[0]
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -176,8 +273,8 @@ def episode_record(result: EpisodeResult) -> dict[str, Any]:
 
 
 def evaluate_agent(
-    env: Any,
-    agent: Agent,
+    envs: Any | Sequence[Any],
+    agent: Agent | BatchAgent,
     pairs: list[dict],
     seed: int,
     max_steps: int,
@@ -186,23 +283,35 @@ def evaluate_agent(
     videos: int = 0,
     frame_size: int = 128,
 ) -> list[EpisodeResult]:
-    """Every pair in order, with a progress bar.
+    """Every pair, in ``envs`` side by side (one env, or a list: see :func:`play`), with a progress bar.
 
-    Frames are rendered only while fewer than ``videos`` successes or failures have been kept, and
-    dropped from episodes of a kind already filled, so memory stays bounded by ``2 * videos`` episodes.
+    Frames are rendered only while fewer than ``videos`` successes or failures have been kept, for at
+    most ``2 * videos`` running episodes at once, and dropped from episodes of a kind already filled,
+    so memory stays bounded by ``4 * videos`` episodes however many envs run.
     """
-    results: list[EpisodeResult] = []
     kept = {True: 0, False: 0}
-    for i, spec in enumerate(tqdm(pairs, desc=f"eval {name}", unit="ep")):
-        record = min(kept.values()) < videos
-        result = run_episode(env, agent, spec, i, seed, max_steps, stop_on_success, frame_size if record else None)
+    recording = [0]  # running episodes that keep frames
+    progress = tqdm(total=len(pairs), desc=f"eval {name}", unit="ep")
+
+    def record() -> int | None:
+        if min(kept.values()) >= videos or recording[0] >= 2 * videos:
+            return None
+        recording[0] += 1
+        return frame_size
+
+    def done(result: EpisodeResult) -> None:
+        progress.update()
         if result.frames is not None:
+            recording[0] -= 1
             if kept[result.success] < videos:
                 kept[result.success] += 1
             else:
                 result.frames = None
-        results.append(result)
-    return results
+
+    try:
+        return play(envs, agent, list(enumerate(pairs)), seed, max_steps, stop_on_success, record, done)
+    finally:
+        progress.close()
 
 
 def select_for_video(results: list[EpisodeResult], videos: int) -> list[EpisodeResult]:

@@ -145,17 +145,27 @@ def load_gcbc(path: str | os.PathLike, device: torch.device) -> tuple[GCBCPolicy
 
 
 class GCBCAgent:
-    """Acts with the cloned policy; no planning, so it has no energy."""
+    """Acts with the cloned policy; no planning, so it has no energy. Many envs: one batched forward."""
+
+    last_energy = float("nan")
 
     def __init__(self, policy: GCBCPolicy) -> None:
         self.policy = policy
-        self.last_energy = float("nan")
 
-    def reset(self, seed: int | None = None) -> None:
+    def energy_of(self, slot: int) -> float:
+        """No plan, no energy."""
+        return float("nan")
+
+    def reset(self, seed: int | None = None, slot: int = 0) -> None:
         """Deterministic policy: nothing to reset."""
 
-    @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        return self.act_batch([0], [obs], [info])[0]
+
+    @torch.no_grad()
+    def act_batch(self, slots: Sequence[int], observations: Sequence[dict[str, np.ndarray]],
+                  infos: Sequence[dict[str, Any]]) -> np.ndarray:
         device = self.policy.obs_loc.device
-        x, goal = (torch.as_tensor(np.asarray(obs[k])[None], device=device) for k in ("observation", "goal"))
-        return self.policy(x, goal)[0].cpu().numpy().astype(np.float32)
+        x, goal = (torch.as_tensor(np.stack([np.asarray(o[k]) for o in observations]), device=device)
+                   for k in ("observation", "goal"))
+        return self.policy(x, goal).cpu().numpy().astype(np.float32)

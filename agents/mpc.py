@@ -1,17 +1,29 @@
-"""Receding-horizon control with a learned world model: encode, plan in latent space, act, replan."""
+"""Receding-horizon control with a learned world model: encode, plan in latent space, act, replan.
+
+An agent drives one env or many: each env has a *slot* (its plan, its frame history, its planner
+generator), and :meth:`RecedingHorizon.act_batch` plans for every slot that is due in one
+:meth:`~agents.planners.Planner.minimize_batch` call. A slot's actions depend only on its own
+episode, so an episode plays out the same beside 15 others as alone.
+"""
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from agents.cost import LatentCost
+from agents.cost import BatchLatentCost, LatentCost
 from agents.planners.base import Planner
 from agents.protocols import Energy, LatentModel
 from worldmodel.frames import FrameHistory
+
+Observation = dict[str, np.ndarray]
+Info = dict[str, Any]
 
 
 def shift_plan(plan: torch.Tensor, steps: int) -> torch.Tensor:
@@ -20,11 +32,20 @@ def shift_plan(plan: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.cat([tail, plan[-1:].expand(steps, -1)])
 
 
+@dataclass
+class PlanState:
+    """One slot's plan being executed."""
+
+    plan: torch.Tensor | None = None
+    cursor: int = 0  # actions of the plan executed so far
+    energy: float = float("nan")  # energy of the plan being executed, for logs and videos
+
+
 class RecedingHorizon(ABC):
     """Execute the first ``replan_every`` actions of each plan, then replan from a shifted warm start.
 
-    Subclasses say how to plan from the current observation; this class owns the bookkeeping shared
-    by the JEPA agent and the simulator oracle.
+    Subclasses say how to plan from the current observations; this class owns the bookkeeping shared
+    by the JEPA agent and the simulator oracle, per slot.
     """
 
     def __init__(self, planner: Planner, replan_every: int) -> None:
@@ -32,29 +53,58 @@ class RecedingHorizon(ABC):
             raise ValueError(f"replan_every must be in [1, horizon={planner.horizon}], got {replan_every}")
         self.planner = planner
         self.replan_every = replan_every
-        self.plan: torch.Tensor | None = None
-        self.cursor = 0
-        self.last_energy = float("nan")  # energy of the plan being executed, for logs and videos
+        self.slots: dict[int, PlanState] = {}
 
-    def reset(self, seed: int | None = None) -> None:
-        self.plan, self.cursor = None, 0
-        self.last_energy = float("nan")
+    @property
+    def last_energy(self) -> float:
+        """Slot 0's :meth:`energy_of` (the single-env case)."""
+        return self.energy_of(0)
+
+    def energy_of(self, slot: int) -> float:
+        """The energy of the plan the slot is executing (NaN before its first plan)."""
+        return self.slots[slot].energy if slot in self.slots else float("nan")
+
+    def reset(self, seed: int | None = None, slot: int = 0) -> None:
+        """Start a new episode in ``slot``; ``seed`` reseeds its planner generator."""
+        self.slots[slot] = PlanState()
         if seed is not None:
-            self.planner.reseed(seed)
+            self.planner.reseed(seed, slot)
 
-    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-        if self.plan is None or self.cursor == self.replan_every:
-            warm = None if self.plan is None else shift_plan(self.plan, self.cursor)
-            self.plan = self.replan(obs, info, warm)
-            self.cursor = 0
-            self.last_energy = self.planner.last_cost
-        action = self.plan[self.cursor]
-        self.cursor += 1
-        return action.detach().cpu().numpy().astype(np.float32)
+    def act(self, obs: Observation, info: Info) -> np.ndarray:
+        """The next action of slot 0's episode."""
+        return self.act_batch([0], [obs], [info])[0]
+
+    def act_batch(self, slots: Sequence[int], observations: Sequence[Observation], infos: Sequence[Info]) -> np.ndarray:
+        """The next action ``(E, A)`` of each slot's episode; the slots due a plan are planned together."""
+        states = [self.slots.setdefault(slot, PlanState()) for slot in slots]
+        due = [i for i, state in enumerate(states) if state.plan is None or state.cursor == self.replan_every]
+        if due:
+            warms = [None if states[i].plan is None else shift_plan(states[i].plan, states[i].cursor) for i in due]
+            plans = self.replan_batch([slots[i] for i in due], [observations[i] for i in due],
+                                      [infos[i] for i in due], warms)
+            for i, plan, energy in zip(due, plans, self.planner.last_costs, strict=True):
+                states[i].plan, states[i].cursor, states[i].energy = plan, 0, energy
+        actions = []
+        for state in states:
+            actions.append(state.plan[state.cursor])
+            state.cursor += 1
+        return torch.stack(actions).detach().cpu().numpy().astype(np.float32)
 
     @abstractmethod
-    def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
-        """A new plan ``(H, A)`` from the current observation (``warm``: the shifted previous plan)."""
+    def replan_batch(self, slots: Sequence[int], observations: Sequence[Observation], infos: Sequence[Info],
+                     warms: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """New plans ``(E, H, A)`` from the slots' current observations (``warms``: their shifted
+        previous plans, or None), made by one ``planner.minimize_batch`` call."""
+
+
+@dataclass
+class LatentEpisode:
+    """One slot's episode as the JEPA agent sees it."""
+
+    history: FrameHistory
+    energy: Energy  # the agent's energy, copied: its per-plan state (the waypoint) is this episode's
+    z_goal: torch.Tensor | None = None
+    stacked: torch.Tensor | None = None  # the current observation with its history
 
 
 class MPCAgent(RecedingHorizon):
@@ -62,34 +112,41 @@ class MPCAgent(RecedingHorizon):
 
     Every observation goes into a frame history (the model's ``frame_stack`` latest ones), also
     between replans; the goal is encoded as a configuration at rest. Each plan minimises a fresh
-    :class:`~agents.cost.LatentCost` (``model``'s rollout scored by ``energy``): the planner itself
-    only optimises, as it does for the oracle.
+    :class:`~agents.cost.LatentCost` (``model``'s rollout scored by ``energy``); the plans due at one
+    step are scored together (:class:`~agents.cost.BatchLatentCost`, one rollout for all). The
+    planner itself only optimises, as it does for the oracle.
     """
 
     def __init__(self, model: LatentModel, energy: Energy, planner: Planner, replan_every: int) -> None:
         super().__init__(planner, replan_every)
         self.model = model
-        self.energy = energy
-        self.history = FrameHistory(model.frame_stack)
-        self.z_goal: torch.Tensor | None = None
-        self._stacked: torch.Tensor | None = None  # the current observation with its history
+        self.energy = energy  # fitted once; each episode plans with a shallow copy sharing what it fitted
+        self.episodes: dict[int, LatentEpisode] = {}
 
-    def reset(self, seed: int | None = None) -> None:
-        super().reset(seed)
-        self.history.reset()
-        self.z_goal = None
+    def reset(self, seed: int | None = None, slot: int = 0) -> None:
+        super().reset(seed, slot)
+        self.episodes[slot] = LatentEpisode(FrameHistory(self.model.frame_stack), copy.copy(self.energy))
 
-    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-        self._stacked = self.history.push(np.asarray(obs["observation"]))
-        return super().act(obs, info)
+    def act_batch(self, slots: Sequence[int], observations: Sequence[Observation], infos: Sequence[Info]) -> np.ndarray:
+        for slot, obs in zip(slots, observations, strict=True):
+            if slot not in self.episodes:
+                self.reset(slot=slot)
+            episode = self.episodes[slot]
+            episode.stacked = episode.history.push(np.asarray(obs["observation"]))
+        return super().act_batch(slots, observations, infos)
 
     @torch.no_grad()
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.encode(x[None])[0]
 
-    def replan(self, obs: dict[str, np.ndarray], info: dict[str, Any], warm: torch.Tensor | None) -> torch.Tensor:
-        if self.z_goal is None:
-            self.z_goal = self._encode(self.history.still(np.asarray(obs["goal"])))
+    def replan_batch(self, slots: Sequence[int], observations: Sequence[Observation], infos: Sequence[Info],
+                     warms: Sequence[torch.Tensor | None]) -> torch.Tensor:
         device = self.planner.device  # where the planner makes its candidates
-        cost = LatentCost(self.model, self.energy, self._encode(self._stacked).to(device), self.z_goal.to(device))
-        return self.planner.minimize(cost, warm)
+        costs = []
+        for slot, obs in zip(slots, observations, strict=True):
+            episode = self.episodes[slot]
+            if episode.z_goal is None:
+                episode.z_goal = self._encode(episode.history.still(np.asarray(obs["goal"])))
+            z0 = self._encode(episode.stacked)
+            costs.append(LatentCost(self.model, episode.energy, z0.to(device), episode.z_goal.to(device)))
+        return self.planner.minimize_batch(BatchLatentCost(costs), warms, slots)

@@ -71,3 +71,11 @@ class Cost(Protocol):
     """
 
     def __call__(self, actions: torch.Tensor, /) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class BatchCost(Protocol):
+    """``E`` independent costs scored in one call: ``actions (E, N, H, A)`` -> ``(E, N)``, problem ``e``'s
+    candidates by problem ``e``'s cost (what :meth:`agents.planners.Planner.minimize_batch` minimises)."""
+
+    def __call__(self, actions: torch.Tensor, /) -> torch.Tensor: ...

@@ -56,10 +56,11 @@ from worldmodel.world_model import WorldModel
 
 
 class Context:
-    """What every agent builder may need: config, the trained model, the acting env, the run folder."""
+    """What every agent builder may need: config, the trained model, the acting envs, the run folder."""
 
-    def __init__(self, cfg: DictConfig, model: WorldModel, model_cfg: DictConfig, env: Any, run_dir: Path) -> None:
-        self.cfg, self.model, self.model_cfg, self.env, self.run_dir = cfg, model, model_cfg, env, run_dir
+    def __init__(self, cfg: DictConfig, model: WorldModel, model_cfg: DictConfig, envs: list[Any], run_dir: Path) -> None:
+        self.cfg, self.model, self.model_cfg, self.envs, self.run_dir = cfg, model, model_cfg, envs, run_dir
+        self.env = envs[0]
         self.meta = model_cfg.meta
         self.device = model.device
         self._episodes: dict[str, EpisodeSet] = {}
@@ -93,7 +94,7 @@ def build_jepa(ctx: Context) -> MPCAgent:
 def build_oracle(ctx: Context) -> OracleMPC:
     o = ctx.cfg.oracle
     sim_env = envs.make(ctx.meta.task, obs="state")
-    return OracleMPC(ctx.env, sim_env, ctx.planner(device="cpu"), o.replan_every, o.cost, o.final_weight,
+    return OracleMPC(ctx.envs, sim_env, ctx.planner(device="cpu"), o.replan_every, o.cost, o.final_weight,
                      o.running_weight)
 
 
@@ -212,6 +213,7 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
         "data": cfg.data,
         "oracle": OmegaConf.to_container(cfg.oracle, resolve=True),
         "torch_threads": torch.get_num_threads(),
+        "num_envs": cfg.num_envs,  # envs planned together (per-pair results do not depend on it; plan ms do)
         "device": str(resolve_device(cfg.device)),
     }
 
@@ -257,17 +259,21 @@ def main(cfg: DictConfig) -> None:
     meta = model_cfg.meta
     check_request(cfg, meta)
     run_dir = prepare_run_dir(cfg.out, cfg)
-    env = envs.make(meta.task, obs=meta.obs, image_size=meta.image_size or 64)
+    if cfg.num_envs < 1:
+        raise UserInputError(f"num_envs must be at least 1, got {cfg.num_envs}")
+    acting = [envs.make(meta.task, obs=meta.obs, image_size=meta.image_size or 64)
+              for _ in range(min(cfg.num_envs, cfg.episodes))]
+    env = acting[0]
     check_oracle(cfg, env)
     max_steps = cfg.max_steps or TASKS[meta.task].max_episode_steps
     pairs, solved_at_start = held_out_pairs(env, cfg.episodes, cfg.seed, collection_seed(model_cfg))
-    ctx = Context(cfg, model, model_cfg, env, run_dir)
+    ctx = Context(cfg, model, model_cfg, acting, run_dir)
     spec = evaluation_spec(cfg, meta, env, max_steps, solved_at_start)
     results: dict[str, Any] = {"spec": spec, "agents": {}, "episodes": {}}
     for name in cfg.agents:
         agent = AGENTS[name](ctx)
         episodes = evaluate_agent(
-            env, agent, pairs, cfg.seed, max_steps, name, cfg.stop_on_success, cfg.video.episodes, cfg.video.size
+            acting, agent, pairs, cfg.seed, max_steps, name, cfg.stop_on_success, cfg.video.episodes, cfg.video.size
         )
         results["agents"][name] = summarize(episodes)
         per_task = summarize_per_task(episodes, pairs, env)

@@ -37,7 +37,7 @@ STAGES = ("collect", "train", "probe", "evaluate", "report")
 # Command-line overrides under these keys change the recipe, which every stage composes the same way.
 RECIPE_KEYS = ("model", "planner", "energy", "budget")
 # Keys that say where or how a stage runs, not what it computes: a change to them does not make it stale.
-RUN_KEYS = ("out", "resume", "force", "device")
+RUN_KEYS = ("out", "resume", "force", "device", "num_envs")
 
 
 def recipe_overrides(cfg: DictConfig, command_line: list[str], experiment: str) -> list[str]:

@@ -408,3 +408,44 @@ def test_evaluate_takes_the_recorded_recipe_unless_told_otherwise(tiny_checkpoin
                              lambda meta: meta.replace('"default"', '"someone-elses-recipe"'))
     assert evaluate.with_recorded_recipe(["evaluate.py", f"checkpoint={foreign}"])[-1] == "experiment=default"
     assert "'someone-elses-recipe' is not in configs/experiment/" in evaluate.RECIPE_NOTE
+
+
+def test_many_envs_give_each_pair_the_result_it_gets_alone() -> None:
+    """Seven pairs in one env and in three side by side: every episode identical, step for step. With
+    replanning every 3 steps and episodes that stop at success, the three slots plan out of phase and
+    take new pairs mid-run, the cases where a batched harness could mix them up."""
+    pairs, _ = held_out_pairs(PointEnv(), 7, seed=4, collection_seed=0)
+
+    def run(n: int) -> list:
+        agent = MPCAgent(LinearLatentModel(), latent_energy(), small_cem(), replan_every=3)
+        return evaluate_agent([PointEnv() for _ in range(n)], agent, pairs, 4, 40, "jepa", True)
+
+    alone, together = run(1), run(3)
+    assert [r.pair for r in together] == list(range(7))
+    assert len({r.steps for r in alone}) > 1  # episodes end at different steps
+    for a, b in zip(alone, together, strict=True):
+        assert (a.success, a.steps, a.distances, a.energies) == (b.success, b.steps, b.distances, b.energies)
+
+
+def test_oracle_and_random_agent_in_many_envs_match_one_env() -> None:
+    pairs, _ = held_out_pairs(envs.make("reacher", obs="state"), 4, seed=11, collection_seed=0)
+    for build in (lambda e: OracleMPC(e, envs.make("reacher", obs="state"), small_cem(), 2), lambda e: RandomAgent(2)):
+        runs = []
+        for n in (1, 3):
+            acting = [envs.make("reacher", obs="state") for _ in range(n)]
+            runs.append(evaluate_agent(acting, build(acting), pairs, 11, 15, "agent", False))
+        assert [r.distances for r in runs[0]] == [r.distances for r in runs[1]]
+
+
+def test_an_agent_of_one_env_is_refused_many_in_one_line() -> None:
+    class OneEnvAgent:
+        last_energy = float("nan")
+
+        def reset(self, seed: int | None = None) -> None: ...
+
+        def act(self, obs: dict, info: dict) -> np.ndarray:
+            return np.zeros(2, np.float32)
+
+    pairs, _ = held_out_pairs(PointEnv(), 2, seed=4, collection_seed=0)
+    with pytest.raises(UserInputError, match="one env at a time"):
+        evaluate_agent([PointEnv(), PointEnv()], OneEnvAgent(), pairs, 4, 5, "one", False)

@@ -5,6 +5,8 @@ above). Going from (0.1, 0.1) to (0.9, 0.1) takes a detour over the wall: about 
 0.7 down = 2.2, where the straight distance is 0.8.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,22 @@ def test_geodesic_term_must_be_fitted() -> None:
     term = GeodesicGoalDistance(1.0, 0.0, LANDMARKS)
     with pytest.raises(RuntimeError, match="fit"):
         term(torch.zeros(1, 2, 2), torch.zeros(2), torch.zeros(1, 2, 2))
+
+
+def test_episodes_side_by_side_plan_with_their_own_waypoints_on_one_graph() -> None:
+    """The JEPA agent plans each env's episode with a copy of its energy: the copies share the fitted
+    graph (built once) but each keeps its own goal and waypoint, so two episodes planned together aim
+    where each alone would."""
+    energy = Energy({"goal": GeodesicGoalDistance(1.0, 0.5, LANDMARKS, subgoal_steps=6)})
+    energy.fit(IdentityModel(), u_shaped_episodes())
+    first, second = copy.copy(energy), copy.copy(energy)
+    assert first.terms["goal"] is not second.terms["goal"]
+    assert first.terms["goal"].graph is energy.terms["goal"].graph
+    goal, other_goal = torch.as_tensor(GOAL, dtype=torch.float32), torch.tensor([0.4, 0.1])  # this side of the wall
+    start = torch.as_tensor(START, dtype=torch.float32)
+    first.prepare(start, goal)
+    second.prepare(start, other_goal)
+    alone = copy.copy(energy)
+    alone.prepare(start, goal)
+    assert torch.equal(first.terms["goal"]._waypoint, alone.terms["goal"]._waypoint)
+    assert not torch.equal(first.terms["goal"]._waypoint, second.terms["goal"]._waypoint)

@@ -258,3 +258,27 @@ def test_default_budgets_plan_through_a_model(config: Path) -> None:
     final = z0 + plan.sum(dim=0)
     assert (final - goal).norm() < 0.1 * goal.norm()  # MPC replans, so one plan only has to get close
     assert planner.last_cost == pytest.approx(float((final - goal).norm()), abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_batch_of_problems_gets_the_plans_each_gets_alone(name: str) -> None:
+    """Three different problems in three slots, solved in one minimize_batch call, give bit for bit the
+    plans and costs that minimize gives each alone with the slot's seed: planning many envs together
+    changes nothing but the speed."""
+    targets = torch.stack([TARGET, -TARGET, 0.5 * TARGET])
+    warms = [None, torch.full((H, A), 0.2), None]
+
+    def batch(actions: torch.Tensor) -> torch.Tensor:  # (3, N, H, A) -> (3, N)
+        return (actions - targets[:, None]).pow(2).sum(dim=(2, 3))
+
+    planner = make(name)
+    for slot in range(3):
+        planner.reseed(10 + slot, slot)
+    plans = planner.minimize_batch(batch, warms, [0, 1, 2])
+    costs = planner.last_costs
+    for slot in range(3):
+        alone = make(name, seed=10 + slot)
+        plan = alone.minimize(lambda a, t=targets[slot]: (a - t).pow(2).sum(dim=(1, 2)), warms[slot])
+        assert torch.equal(plans[slot], plan)
+        assert costs[slot] == alone.last_cost
+    assert not torch.equal(plans[0], plans[1])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from agents.planners.base import ACTION_HIGH, ACTION_LOW, Cost, Planner
+from agents.planners.base import ACTION_HIGH, ACTION_LOW, BatchCost, Planner, keep_better, rows
 
 
 class CEM(Planner):
@@ -38,23 +39,24 @@ class CEM(Planner):
         self.min_std = min_std
 
     @torch.no_grad()
-    def minimize(self, cost: Cost, warm_start: torch.Tensor | None = None) -> torch.Tensor:
-        mean = self.initial_mean(warm_start)
+    def minimize_batch(
+        self, cost: BatchCost, warm_starts: Sequence[torch.Tensor | None], slots: Sequence[int]
+    ) -> torch.Tensor:
+        mean = self.initial_means(warm_starts)  # (E, H, A)
         std = torch.full_like(mean, self.init_std)
-        best, best_cost = mean, float("inf")
+        best, best_cost = mean, torch.full(mean.shape[:1], float("inf"), device=self.device)
         for _ in range(self.iterations):
-            noise = self.gaussian(self.samples - 1)
-            candidates = torch.cat([mean[None], mean + std * noise]).clamp(ACTION_LOW, ACTION_HIGH)
+            noise = self.gaussian(self.samples - 1, slots)
+            candidates = torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1)
+            candidates = candidates.clamp(ACTION_LOW, ACTION_HIGH)  # (E, N, H, A)
             costs = cost(candidates)
-            order = torch.argsort(costs)
-            if costs[order[0]] < best_cost:
-                best, best_cost = candidates[order[0]], float(costs[order[0]])
-            elite = candidates[order[: self.elites]]
-            mean = elite.mean(dim=0)
-            std = elite.std(dim=0, unbiased=False).clamp_min(self.min_std)
-        mean_cost = float(cost(mean[None])[0])
+            order = torch.argsort(costs, dim=1)
+            best, best_cost = keep_better(best, best_cost, rows(candidates, order[:, 0]), rows(costs, order[:, 0]))
+            elite = rows(candidates, order[:, : self.elites])
+            mean = elite.mean(dim=1)
+            std = elite.std(dim=1, unbiased=False).clamp_min(self.min_std)
+        mean_cost = cost(mean[:, None])[:, 0]
         self.last_evaluations = self.samples * self.iterations + 1
-        if mean_cost <= best_cost:
-            best, best_cost = mean, mean_cost
-        self.last_cost = best_cost
+        best, best_cost = keep_better(best, best_cost, mean, mean_cost, ties_to_other=True)
+        self.last_costs = best_cost.tolist()
         return best

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from agents.planners.base import Cost, Planner
+from agents.planners.base import BatchCost, Planner
 from agents.planners.cem import CEM
 from agents.planners.gradient import GradientPlanner
 
@@ -31,15 +31,17 @@ class CEMGradient(Planner):
         self.gradient = GradientPlanner(horizon, action_dim, **dict(gradient), device=device)
         super().__init__(horizon, action_dim, seed, device)  # reseeds both stages
 
-    def reseed(self, seed: int) -> None:
-        super().reseed(seed)
-        self.cem.reseed(seed)
-        self.gradient.reseed(seed + 1)
+    def reseed(self, seed: int, slot: int = 0) -> None:
+        super().reseed(seed, slot)
+        self.cem.reseed(seed, slot)
+        self.gradient.reseed(seed + 1, slot)
 
-    def minimize(self, cost: Cost, warm_start: torch.Tensor | None = None) -> torch.Tensor:
-        coarse = self.cem.minimize(cost, warm_start)
-        refined = self.gradient.minimize(cost, coarse)
+    def minimize_batch(
+        self, cost: BatchCost, warm_starts: Sequence[torch.Tensor | None], slots: Sequence[int]
+    ) -> torch.Tensor:
+        coarse = self.cem.minimize_batch(cost, warm_starts, slots)
+        refined = self.gradient.minimize_batch(cost, list(coarse), slots)
         # the gradient stage scores the CEM result as its first iterate, so it never returns worse
-        self.last_cost = self.gradient.last_cost
+        self.last_costs = self.gradient.last_costs
         self.last_evaluations = self.cem.last_evaluations + self.gradient.last_evaluations
         return refined

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from agents.planners.base import ACTION_HIGH, ACTION_LOW, Cost, Planner
+from agents.planners.base import ACTION_HIGH, ACTION_LOW, BatchCost, Planner, keep_better, rows
 
 
 class GradientPlanner(Planner):
@@ -33,25 +34,29 @@ class GradientPlanner(Planner):
         self.lr = lr
         self.init_std = init_std
 
-    def minimize(self, cost: Cost, warm_start: torch.Tensor | None = None) -> torch.Tensor:
-        mean = self.initial_mean(warm_start)
-        noise = self.init_std * self.gaussian(self.samples - 1)
-        actions = torch.cat([mean[None], mean + noise]).clamp(ACTION_LOW, ACTION_HIGH).requires_grad_(True)
+    def minimize_batch(
+        self, cost: BatchCost, warm_starts: Sequence[torch.Tensor | None], slots: Sequence[int]
+    ) -> torch.Tensor:
+        mean = self.initial_means(warm_starts)  # (E, H, A)
+        noise = self.init_std * self.gaussian(self.samples - 1, slots)
+        actions = torch.cat([mean[:, None], mean[:, None] + noise], dim=1).clamp(ACTION_LOW, ACTION_HIGH)
+        actions.requires_grad_(True)
         optimizer = torch.optim.Adam([actions], lr=self.lr)
-        best, best_cost = mean, float("inf")
+        best, best_cost = mean, torch.full(mean.shape[:1], float("inf"), device=self.device)
         with torch.enable_grad():
             for step in range(self.iterations + 1):
-                costs = cost(actions)
-                index = int(torch.argmin(costs.detach()))
-                if costs[index].item() < best_cost:  # Adam can overshoot: keep the best iterate, not the last
-                    best, best_cost = actions.detach()[index].clone(), costs[index].item()
+                costs = cost(actions)  # (E, N)
+                index = torch.argmin(costs.detach(), dim=1)
+                # Adam can overshoot: keep the best iterate, not the last
+                best, best_cost = keep_better(best, best_cost, rows(actions.detach(), index).clone(),
+                                              rows(costs.detach(), index))
                 if step == self.iterations:
                     break
-                # summing keeps each sequence's gradient independent of the others
+                # summing keeps each sequence's gradient independent of the others (and of other problems)
                 (actions.grad,) = torch.autograd.grad(costs.sum(), actions)
                 optimizer.step()
                 with torch.no_grad():
                     actions.clamp_(ACTION_LOW, ACTION_HIGH)
-        self.last_cost = best_cost
+        self.last_costs = best_cost.tolist()
         self.last_evaluations = self.samples * (self.iterations + 1)
         return best

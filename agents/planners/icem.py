@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from agents.planners.base import ACTION_HIGH, ACTION_LOW, Cost, Planner
+from agents.planners.base import ACTION_HIGH, ACTION_LOW, BatchCost, Planner, keep_better, rows
 
 
 def shift_rows(sequences: torch.Tensor, steps: int) -> torch.Tensor:
@@ -49,8 +50,8 @@ class ICEM(Planner):
         alpha: float = 0.1,
         **kwargs: Any,
     ) -> None:
-        self._kept: torch.Tensor | None = None  # the last plan's elites (N, H, A), best first
-        self._last_plan: torch.Tensor | None = None  # what the kept elites are recognised by
+        self._kept: dict[int, torch.Tensor] = {}  # per slot: the last plan's elites (N, H, A), best first
+        self._last_plan: dict[int, torch.Tensor] = {}  # per slot: what the kept elites are recognised by
         super().__init__(horizon, action_dim, **kwargs)
         if not 0 < elites <= samples:
             raise ValueError(f"iCEM needs 0 < elites <= samples, got elites={elites}, samples={samples}")
@@ -75,10 +76,11 @@ class ICEM(Planner):
         self.alpha = alpha
         self._spectrum = self._spectrum_scale()
 
-    def reseed(self, seed: int) -> None:
-        """Also forget the last plan's elites: an episode reseeded alike plans alike."""
-        super().reseed(seed)
-        self._kept, self._last_plan = None, None
+    def reseed(self, seed: int, slot: int = 0) -> None:
+        """Also forget the slot's last plan's elites: an episode reseeded alike plans alike."""
+        super().reseed(seed, slot)
+        self._kept.pop(slot, None)
+        self._last_plan.pop(slot, None)
 
     def population(self, iteration: int) -> int:
         """Candidates scored at ``iteration`` (from 0), the current mean and the kept elites included."""
@@ -101,52 +103,56 @@ class ICEM(Planner):
         variance = (weight * amplitude.pow(2)).sum() / n**2
         return amplitude / variance.sqrt()
 
-    def coloured_noise(self, samples: int) -> torch.Tensor:
-        """Noise ``(samples, H, A)``, unit variance per step, spectrum ``1/f^beta`` along time."""
+    def coloured_noise(self, samples: int, slot: int = 0) -> torch.Tensor:
+        """Noise ``(samples, H, A)`` from the slot's generator, unit variance per step, spectrum
+        ``1/f^beta`` along time."""
         shape = (samples, self.action_dim, self._spectrum.shape[0])
-        real = torch.randn(shape, generator=self.generator, device=self.device)
-        imag = torch.randn(shape, generator=self.generator, device=self.device)
+        generator = self.generators[slot]
+        real = torch.randn(shape, generator=generator, device=self.device)
+        imag = torch.randn(shape, generator=generator, device=self.device)
         imag[..., 0] = imag[..., -1] = 0.0  # the zero and Nyquist terms of a real signal are real
         signal = torch.fft.irfft(torch.complex(real, imag) * self._spectrum, n=2 * self.horizon, dim=-1)
         return signal[..., : self.horizon].transpose(1, 2)
 
-    def _shifted_memory(self, warm_start: torch.Tensor | None, mean: torch.Tensor) -> torch.Tensor:
-        """The last plan's kept elites, shifted as the warm start was; empty if it is not that plan's."""
+    def _shifted_memory(self, warm_start: torch.Tensor | None, mean: torch.Tensor, slot: int) -> torch.Tensor:
+        """The slot's last plan's kept elites, shifted as the warm start was; empty if it is not that plan's."""
         empty = mean.new_zeros(0, self.horizon, self.action_dim)
-        if warm_start is None or self._kept is None or self._last_plan is None or self.keep == 0:
+        if warm_start is None or slot not in self._kept or self.keep == 0:
             return empty
-        last = self._last_plan[None]
+        last = self._last_plan[slot][None]
         for steps in [*range(1, self.horizon + 1), 0]:
             if torch.equal(shift_rows(last, steps)[0], mean):
-                return shift_rows(self._kept[: self.keep], steps)
+                return shift_rows(self._kept[slot][: self.keep], steps)
         return empty
 
     @torch.no_grad()
-    def minimize(self, cost: Cost, warm_start: torch.Tensor | None = None) -> torch.Tensor:
-        mean = self.initial_mean(warm_start)
+    def minimize_batch(
+        self, cost: BatchCost, warm_starts: Sequence[torch.Tensor | None], slots: Sequence[int]
+    ) -> torch.Tensor:
+        mean = self.initial_means(warm_starts)  # (E, H, A)
         std = torch.full_like(mean, self.init_std)
-        kept = self._shifted_memory(warm_start, mean)
-        best, best_cost = mean, float("inf")
+        kept = [self._shifted_memory(w, m, s) for w, m, s in zip(warm_starts, mean, slots, strict=True)]
+        best, best_cost = mean, torch.full(mean.shape[:1], float("inf"), device=self.device)
         evaluations = 0
         for i in range(self.iterations):
-            fresh = self.population(i) - 1 - kept.shape[0]  # >= elites - 1 >= 0, as keep <= elites
-            noise = self.coloured_noise(fresh)
-            candidates = torch.cat([mean[None], kept, mean + std * noise]).clamp(ACTION_LOW, ACTION_HIGH)
+            # each problem scores population(i) candidates: its mean, its kept elites, fresh noise
+            candidates = torch.stack([
+                torch.cat([m[None], k, m + s * self.coloured_noise(self.population(i) - 1 - k.shape[0], slot)])
+                for m, s, k, slot in zip(mean, std, kept, slots, strict=True)
+            ]).clamp(ACTION_LOW, ACTION_HIGH)  # (E, N, H, A)
             costs = cost(candidates)
-            evaluations += candidates.shape[0]
-            order = torch.argsort(costs)
-            if costs[order[0]] < best_cost:
-                best, best_cost = candidates[order[0]], float(costs[order[0]])
-            elite = candidates[order[: self.elites]]
-            kept = elite[: self.keep]
-            mean = self.alpha * mean + (1 - self.alpha) * elite.mean(dim=0)
-            spread = elite.std(dim=0, unbiased=False)
+            evaluations += candidates.shape[1]
+            order = torch.argsort(costs, dim=1)
+            best, best_cost = keep_better(best, best_cost, rows(candidates, order[:, 0]), rows(costs, order[:, 0]))
+            elite = rows(candidates, order[:, : self.elites])  # (E, elites, H, A)
+            kept = list(elite[:, : self.keep])
+            mean = self.alpha * mean + (1 - self.alpha) * elite.mean(dim=1)
+            spread = elite.std(dim=1, unbiased=False)
             std = (self.alpha * std + (1 - self.alpha) * spread).clamp_min(self.min_std)
-        mean_cost = float(cost(mean[None])[0])
+        mean_cost = cost(mean[:, None])[:, 0]
         self.last_evaluations = evaluations + 1
-        if mean_cost <= best_cost:
-            best, best_cost = mean, mean_cost
-        self.last_cost = best_cost
-        self._kept, self._last_plan = elite.clone(), best.clone()
+        best, best_cost = keep_better(best, best_cost, mean, mean_cost, ties_to_other=True)
+        self.last_costs = best_cost.tolist()
+        for e, slot in enumerate(slots):
+            self._kept[slot], self._last_plan[slot] = elite[e].clone(), best[e].clone()
         return best
-

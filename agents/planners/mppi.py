@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from agents.planners.base import ACTION_HIGH, ACTION_LOW, Cost, Planner
+from agents.planners.base import ACTION_HIGH, ACTION_LOW, BatchCost, Planner
 
 
 class MPPI(Planner):
@@ -34,15 +35,20 @@ class MPPI(Planner):
         self.temperature = temperature
 
     @torch.no_grad()
-    def minimize(self, cost: Cost, warm_start: torch.Tensor | None = None) -> torch.Tensor:
-        mean = self.initial_mean(warm_start)
+    def minimize_batch(
+        self, cost: BatchCost, warm_starts: Sequence[torch.Tensor | None], slots: Sequence[int]
+    ) -> torch.Tensor:
+        mean = self.initial_means(warm_starts)  # (E, H, A)
         for _ in range(self.iterations):
-            noise = self.gaussian(self.samples - 1)
-            candidates = torch.cat([mean[None], mean + self.noise_std * noise]).clamp(ACTION_LOW, ACTION_HIGH)
+            noise = self.gaussian(self.samples - 1, slots)
+            candidates = torch.cat([mean[:, None], mean[:, None] + self.noise_std * noise], dim=1)
+            candidates = candidates.clamp(ACTION_LOW, ACTION_HIGH)  # (E, N, H, A)
             costs = cost(candidates)
-            scaled = (costs - costs.min()) / (costs.max() - costs.min()).clamp_min(1e-12)
-            weights = torch.softmax(-scaled / self.temperature, dim=0)
-            mean = torch.einsum("n,nha->ha", weights, candidates)
-        self.last_cost = float(cost(mean[None])[0])
+            low, high = costs.min(dim=1, keepdim=True).values, costs.max(dim=1, keepdim=True).values
+            scaled = (costs - low) / (high - low).clamp_min(1e-12)
+            weights = torch.softmax(-scaled / self.temperature, dim=1)
+            # a weighted sum along the samples alone (einsum's batched matmul rounds by batch size)
+            mean = (weights[:, :, None, None] * candidates).sum(dim=1)
+        self.last_costs = cost(mean[:, None])[:, 0].tolist()
         self.last_evaluations = self.samples * self.iterations + 1
         return mean
