@@ -4,7 +4,7 @@ The T and the pusher are gym-pusht's (Diffusion Policy's) at 1 mm per pixel of i
 bar 120 x 30 mm, stem 30 x 90 mm under it (the T is 120 mm tall), pusher radius 15 mm, walls round a
 512 mm square (``envs/assets/pusht.xml``). The block's pose ``(x, y, theta)`` is that of its area
 centroid; at ``theta = 0`` the bar is at +y (the top of the image). The block moves only while the
-pusher touches it: the table's friction is viscous drag, so it stops ~6 mm after a push at top speed,
+pusher touches it: the table's friction is viscous drag, so it stops ~5 mm after a push at top speed,
 and it never drifts on its own (the XML says why not Coulomb contact with the floor).
 
 * Action ``a`` in [-1, 1]^2: the pusher's velocity over the next control step in units of the top
