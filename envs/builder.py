@@ -49,6 +49,7 @@ BUILDABLE = frozenset({
     "envs.policies.OrnsteinUhlenbeck",
     "envs.policies.WaypointFollower",
     "envs.policies.Mixture",
+    "envs.policies.EdgePushes",
     "envs.ogbench_oracle.OGBenchMarkovOracle",
 })
 # Hydra keys that are harmless here: ``_convert_`` only says how Hydra would pass containers, and

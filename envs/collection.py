@@ -32,6 +32,9 @@ from envs.writer import DatasetHeader, DatasetWriter, Episode, StorageOptions
 
 # The info keys of the task contract (docs/ARCHITECTURE.md), stored per step in the dataset.
 INFO_KEYS = ("success", "distance", "state", "goal_state", "achieved_goal", "desired_goal")
+# Stored too where a task's info has them: "contact" (pusht: the pusher touches the block), whose
+# share of steps the summary reports as contact_fraction.
+OPTIONAL_INFO_KEYS = ("contact",)
 START_METHODS = ("spawn", "forkserver")
 
 
@@ -67,20 +70,23 @@ class CollectionSpec:
 
 @dataclass(frozen=True)
 class CoverageGrid:
-    """Share of the cells of a regular grid over the arena that the agent's position visited.
+    """Share of the cells of a regular grid over the first ``len(low)`` numbers of the achieved goal
+    (the agent's position; pusht: the block's x, y and yaw) that the data visited.
 
-    Cells the agent can never enter (maze walls) count as unvisited, so a maze never reaches 1.
+    ``cells`` per axis, or one count for every axis. Cells the agent can never enter (maze walls)
+    count as unvisited, so a maze never reaches 1.
     """
 
-    low: tuple[float, float]
-    high: tuple[float, float]
-    cells: int
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    cells: int | tuple[int, ...]
 
     def fraction(self, positions: np.ndarray) -> float:
         low, high = np.asarray(self.low, dtype=np.float64), np.asarray(self.high, dtype=np.float64)
-        cell = np.floor((positions[:, :2] - low) / (high - low) * self.cells).astype(np.int64)
-        cell = np.clip(cell, 0, self.cells - 1)
-        return np.unique(cell[:, 0] * self.cells + cell[:, 1]).size / self.cells**2
+        cells = np.broadcast_to(np.asarray(self.cells, dtype=np.int64), low.shape)
+        cell = np.floor((positions[:, : low.size] - low) / (high - low) * cells).astype(np.int64)
+        cell = np.clip(cell, 0, cells - 1)
+        return np.unique(np.ravel_multi_index(tuple(cell.T), tuple(cells))).size / int(np.prod(cells))
 
 
 def episode_rng(seed: int, index: int) -> np.random.Generator:
@@ -116,7 +122,7 @@ def rollout(env: Any, policy: ExplorationPolicy, seed: int, index: int) -> Episo
         rewards=np.asarray(rewards, dtype=np.float64),
         terminations=np.asarray(terminations, dtype=bool),
         truncations=np.asarray(truncations, dtype=bool),
-        infos={k: np.stack([np.asarray(i[k]) for i in infos]) for k in INFO_KEYS},
+        infos={k: np.stack([np.asarray(i[k]) for i in infos]) for k in (*INFO_KEYS, *OPTIONAL_INFO_KEYS) if k in info},
     )
 
 
@@ -274,6 +280,9 @@ def collect(
         summary["coverage_per_episode"] = round(
             float(np.mean([coverage.fraction(p) for p in per_episode])), 4
         )
+    contact = writer.info_arrays("contact")  # steps after each action; the reset's frame is not a step
+    if contact:
+        summary["contact_fraction"] = round(float(np.mean(np.concatenate([c[1:] for c in contact]))), 4)
     return summary
 
 

@@ -62,6 +62,8 @@ BUILT_IN: dict[str, TaskEntry] = {
     ),
     # 100 steps of 0.05 s (5 simulator steps per action).
     "wall": TaskEntry("JepaPlanner/Wall-v0", "envs.wall:WallTask", 100, {"action_repeat": 5}),
+    # 300 steps of 0.1 s (20 simulator steps per action), gym-pusht's episode length and control rate.
+    "pusht": TaskEntry("JepaPlanner/PushT-v0", "envs.pusht:PushTTask", 300, {"action_repeat": 20}),
 }
 BROKEN: dict[str, str] = {}  # task config files that do not parse: name -> the one-line error, raised by make()
 

@@ -200,9 +200,9 @@ class DatasetWriter:
             return len(f)
 
     def info_arrays(self, key: str) -> list[np.ndarray]:
-        """Per-episode ``infos[key]`` of the folded-in episodes, e.g. positions for coverage."""
+        """Per-episode ``infos[key]`` of the folded-in episodes that store it, e.g. positions for coverage."""
         with open_h5(self.data_dir / MAIN_FILE) as f:
-            return [f[name]["infos"][key][()] for name in f]
+            return [f[name]["infos"][key][()] for name in f if key in f[name]["infos"]]
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dataset_dir.rglob("*") if p.is_file())

@@ -236,6 +236,10 @@ def test_coverage_counts_grid_cells() -> None:
     grid = CoverageGrid(low=(0.0, 0.0), high=(2.0, 2.0), cells=2)
     assert grid.fraction(np.array([[0.1, 0.1], [0.2, 0.3], [1.5, 0.5]])) == 0.5
     assert grid.fraction(np.array([[-5.0, -5.0], [0.5, 1.5], [1.5, 1.5], [9.0, 0.1]])) == 1.0
+    # a box over (x, y, yaw) with cells per axis (pusht's block pose): 2 x 2 x 4 = 16 cells, 3 visited
+    pose_grid = CoverageGrid(low=(0.0, 0.0, -np.pi), high=(2.0, 2.0, np.pi), cells=(2, 2, 4))
+    poses = np.array([[0.1, 0.1, -3.0], [0.2, 0.3, -2.0], [0.1, 0.1, 0.1], [1.5, 0.5, 3.0]])
+    assert pose_grid.fraction(poses) == 3 / 16
 
 
 @pytest.mark.slow

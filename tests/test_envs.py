@@ -36,7 +36,7 @@ def test_task_names_and_configs_agree(repo_root):
     """Every task config is a task (none failed to parse), with the registry's episode length."""
     files = sorted(p.stem for p in (repo_root / "configs" / "task").glob("*.yaml"))
     assert files == TASK_NAMES and not envs.registry.BROKEN
-    assert {"reacher", "pointmaze-umaze", "pointmaze-medium", "wall"} <= set(BUILT_IN)
+    assert {"reacher", "pointmaze-umaze", "pointmaze-medium", "wall", "pusht"} <= set(BUILT_IN)
     for name in TASK_NAMES:
         cfg = yaml.safe_load((repo_root / "configs" / "task" / f"{name}.yaml").read_text())
         assert cfg["name"] == name
@@ -162,7 +162,7 @@ def test_simulate_batch_equals_stepping_the_env(task):
         start = env.get_sim_state()
         actions = np.concatenate([full_force, rng.uniform(-1.5, 1.5, (4, horizon, 2))])  # beyond 1: clipped
         achieved = env.simulate_batch(start, actions)
-        assert achieved.dtype == np.float32 and achieved.shape == (8, horizon, 2)
+        assert achieved.dtype == np.float32 and achieved.shape == (8, horizon, env.achieved_goal().size)
         assert np.array_equal(env.get_sim_state(), start)  # the env itself did not move
         for sequence, simulated in zip(actions, achieved, strict=True):
             env.set_sim_state(start)
@@ -185,6 +185,8 @@ def test_goal_observation_is_the_agent_at_the_goal(task):
     spec = env.unwrapped.sample_task(seeding.np_random(4)[0])
     if task == "reacher":  # the goal configuration's joint angles, from its cos/sin
         spec["start"] = np.arctan2(goal_state[2:4], goal_state[0:2]).tolist()
+    elif task == "pusht":  # the block at its goal pose and the pusher where the goal image shows it
+        spec["start"], spec["pusher"] = spec["goal"], spec["goal_pusher"]
     else:
         spec["start"] = spec["goal"]
     observation, info = env.reset(options=spec)
@@ -352,6 +354,9 @@ def test_maze_episodes_are_solvable_in_time(task):
         assert run_waypoints(env, path[::-1][1:-1], reach=0.3, gain=3.0)
 
 
+PUSHT = {"start": [0.0, 0.0, 0.0], "pusher": [0.2, 0.2], "goal": [0.05, 0.0, 1.0], "goal_pusher": [-0.2, -0.2]}
+
+
 @pytest.mark.parametrize(
     ("task", "spec", "message"),
     [
@@ -367,6 +372,12 @@ def test_maze_episodes_are_solvable_in_time(task):
         ("wall", {"start": [-0.5, 0.0], "goal": [0.5, 0.5]}, "missing ['door']"),
         ("reacher", {"start": [0.0, 0.0], "goal": [0.1, 0.0], "speed": 1}, "unknown ['speed']"),
         ("reacher", {"start": [0.0], "goal": [0.1, 0.0]}, "'start' must be 2"),
+        ("pusht", {**PUSHT, "start": [0.2, 0.0, 0.0]}, "start pose .* outside the arena"),
+        ("pusht", {**PUSHT, "goal": [0.0, -0.2, 0.0]}, "goal pose .* outside the arena"),
+        ("pusht", {**PUSHT, "pusher": [0.0, -0.05]}, "pusher .* overlaps the block"),
+        ("pusht", {**PUSHT, "goal_pusher": [0.25, 0.0]}, "goal_pusher .* outside the arena"),
+        ("pusht", {**PUSHT, "goal": [0.0, 0.0]}, "'goal' must be 3"),
+        ("pusht", {k: v for k, v in PUSHT.items() if k != "goal_pusher"}, "missing ['goal_pusher']"),
     ],
 )
 def test_bad_episode_spec_is_a_clear_error(task, spec, message):

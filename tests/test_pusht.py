@@ -1,0 +1,203 @@
+"""Push-T: pushing moves the block and a scripted push succeeds, no drift, success/distance known answers,
+the documented goal-area coverage, the pushing policy against uniform actions, the collection summary.
+
+The shared task contract (check_env, determinism, sim state, simulate_batch, goal observations, bad
+specs) runs on pusht through tests/test_envs.py's parametrizations.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import envs
+import envs.pusht
+from envs.builder import build
+from envs.collection import CollectionSpec, CoverageGrid, collect, rollout
+from envs.errors import UserInputError
+from envs.policies import EdgePushes, UniformRandom
+from envs.pusht import area_coverage
+
+ROOT = Path(__file__).resolve().parents[1]
+PUSHES = yaml.safe_load((ROOT / "configs" / "policy" / "pushes.yaml").read_text())
+TASK_CONFIG = yaml.safe_load((ROOT / "configs" / "task" / "pusht.yaml").read_text())
+FAR = [0.2, 0.2]  # a pusher place clear of every block pose used below
+
+
+def spec(start: list[float], goal: list[float], pusher: list[float] = FAR) -> dict:
+    return {"start": start, "pusher": pusher, "goal": goal, "goal_pusher": [-0.2, -0.2]}
+
+
+@pytest.fixture
+def env():
+    env = envs.make("pusht", obs="state")
+    yield env
+    env.close()
+
+
+def test_the_t_is_gym_pushts(env) -> None:
+    """Bar 120 x 30 mm over a 30 x 90 mm stem, frame at the area centroid, pusher radius 15 mm."""
+    shape, task = env.unwrapped.shape, env.unwrapped
+    np.testing.assert_allclose(np.ptp(shape.polygon(), axis=0), [0.12, 0.12])
+    assert shape.area == pytest.approx(0.12 * 0.03 + 0.03 * 0.09)
+    below_top = (0.12 * 0.03 * 0.015 + 0.03 * 0.09 * 0.075) / shape.area  # the centroid, from the bar's top
+    assert shape.bar_center + shape.bar_half[1] == pytest.approx(below_top, abs=1e-9)
+    assert task.radius == 0.015 and task.half_arena == pytest.approx(0.256)
+    assert np.sqrt(shape.gyration_sq) == pytest.approx(0.04395, abs=1e-5)  # the docstring's rho
+
+
+def test_a_straight_push_moves_the_block_and_reaches_the_goal(env) -> None:
+    """The pusher drives up into the stem's foot, through the centroid: the block slides straight up
+    without turning, and the episode succeeds once the block is within 20 mm of a goal 80 mm up."""
+    _, info = env.reset(options=spec([0.0, -0.05, 0.0], [0.0, 0.03, 0.0], pusher=[0.0, -0.16]))
+    assert not info["success"] and not info["contact"]
+    touched = succeeded = None
+    for step in range(40):
+        _, _, _, _, info = env.step(np.array([0.0, 1.0], np.float32))
+        touched = touched if touched is not None or not info["contact"] else step
+        if info["success"]:
+            succeeded = step
+            break
+    assert touched is not None and succeeded is not None and touched < succeeded
+    x, y, theta = info["achieved_goal"]
+    assert abs(x) < 1e-6 and abs(theta) < 1e-6  # a push through the centroid neither shifts nor turns it
+    assert 0.03 - 0.02 < y < 0.03  # success at the first step within the tolerance, from below
+
+
+def test_an_off_centre_push_turns_the_block(env) -> None:
+    """Pushing the bar's right end from below turns the T anticlockwise (towards +theta)."""
+    env.reset(options=spec([0.0, 0.0, 0.0], [0.1, 0.1, 1.0], pusher=[0.045, -0.05]))
+    for _ in range(8):
+        _, _, _, _, info = env.step(np.array([0.0, 1.0], np.float32))
+    assert info["achieved_goal"][2] > 0.2
+
+
+def test_the_block_stays_put_without_contact_and_stops_after_a_push(env) -> None:
+    _, info = env.reset(options=spec([0.0, 0.0, 0.5], [0.1, 0.1, 2.0]))
+    start = info["state"].copy()
+    for action in np.random.default_rng(0).uniform(-0.3, 0.3, (100, 2)):  # the pusher wanders, far off
+        _, _, _, _, info = env.step(action.astype(np.float32))
+        assert not info["contact"]
+    assert np.array_equal(info["state"][2:6], start[2:6]) and np.all(info["state"][8:] == 0)
+
+    env.reset(options=spec([0.0, 0.0, 0.0], [0.1, 0.1, 1.0], pusher=[0.0, -0.12]))
+    for _ in range(6):
+        env.step(np.array([0.0, 1.0], np.float32))
+    _, _, _, _, info = env.step(np.array([0.0, -1.0], np.float32))  # pull back: the block coasts and stops
+    released = info["achieved_goal"].copy()
+    for _ in range(10):
+        _, _, _, _, info = env.step(np.zeros(2, np.float32))
+    stopped = info["achieved_goal"].copy()
+    assert np.linalg.norm(stopped[:2] - released[:2]) < 0.008 and np.abs(info["state"][8:]).max() < 1e-6
+    for _ in range(50):
+        _, _, _, _, info = env.step(np.zeros(2, np.float32))
+    np.testing.assert_allclose(info["achieved_goal"], stopped, atol=1e-9)
+
+
+TOL, ANGLE = 0.02, np.pi / 9
+
+
+@pytest.mark.parametrize(
+    ("start", "goal", "success", "distance"),
+    [
+        ([0.0, 0.0, 0.3], [0.0, 0.0, 0.3], True, 0.0),
+        ([0.0, 0.0, 0.3], [TOL - 1e-4, 0.0, 0.3], True, TOL - 1e-4),
+        ([0.0, 0.0, 0.3], [TOL + 1e-4, 0.0, 0.3], False, TOL + 1e-4),
+        ([0.0, 0.0, 0.3], [0.012, 0.016 - 1e-4, 0.3], True, None),  # within 20 mm diagonally
+        ([0.0, 0.0, 0.3], [0.0, 0.0, 0.3 + ANGLE - 1e-3], True, 2 * 0.04395035 * np.sin((ANGLE - 1e-3) / 2)),
+        ([0.0, 0.0, 0.3], [0.0, 0.0, 0.3 - ANGLE - 1e-3], False, 2 * 0.04395035 * np.sin((ANGLE + 1e-3) / 2)),
+        ([0.0, 0.0, 3.1], [0.0, 0.0, -3.1], True, 2 * 0.04395035 * np.sin((2 * np.pi - 6.2) / 2)),  # across +-pi
+        ([0.0, 0.0, 0.3], [0.0, 0.0, 0.3 + 2 * np.pi], True, 0.0),  # theta and theta + 2 pi: one pose
+        ([0.0, 0.0, 0.3 - 4 * np.pi], [0.0, 0.0, 0.3], True, 0.0),
+        ([0.0, 0.0, 0.0], [0.0, 0.0, np.pi], False, 2 * 0.04395035),  # half a turn: the largest rotation
+    ],
+)
+def test_success_and_distance_known_answers(env, start, goal, success, distance) -> None:
+    _, info = env.reset(options=spec(start, goal))
+    assert info["success"] == success
+    if distance is not None:
+        assert info["distance"] == pytest.approx(distance, abs=1e-7)
+    assert -np.pi <= info["achieved_goal"][2] < np.pi and -np.pi <= info["desired_goal"][2] < np.pi
+
+
+def test_turned_by_whole_turns_is_the_same_episode(env) -> None:
+    observation, info = env.reset(options=spec([0.0, 0.0, 0.3], [0.1, 0.0, 1.0]))
+    turned, info_turned = env.reset(options=spec([0.0, 0.0, 0.3 + 2 * np.pi], [0.1, 0.0, 1.0 - 2 * np.pi]))
+    np.testing.assert_allclose(turned["observation"], observation["observation"], atol=1e-6)
+    np.testing.assert_allclose(turned["goal"], observation["goal"], atol=1e-6)
+    assert info_turned["distance"] == pytest.approx(info["distance"], abs=1e-9)
+
+
+def test_cost_to_go_is_the_task_distance(env) -> None:
+    _, info = env.reset(seed=3)
+    cost = env.unwrapped.cost_to_go(info["desired_goal"])
+    poses = np.stack([info["achieved_goal"], info["desired_goal"], info["desired_goal"] + [0.0, 0.0, 2 * np.pi]])
+    np.testing.assert_allclose(cost(poses[None]), [[info["distance"], 0.0, 0.0]], atol=1e-9)
+
+
+def test_sampled_tasks_are_far_apart_and_clear(env) -> None:
+    """Protocol (b): goals turned at least 60 degrees from the start, pushers clear of the block, the
+    goal image's pusher just beyond the goal stem's foot."""
+    task, rng = env.unwrapped, np.random.default_rng(1)
+    for _ in range(50):
+        drawn = task.sample_task(rng)
+        turn = envs.pusht.wrap_angle(drawn["goal"][2] - drawn["start"][2])
+        assert abs(turn) >= np.pi / 3 - 1e-12
+        pusher = envs.pusht.to_block_frame(np.array(drawn["pusher"]), np.array(drawn["start"]))
+        assert task.shape.signed_distance(pusher) >= task.radius + task.clearance
+        np.testing.assert_allclose(drawn["goal_pusher"], task.rest_position(np.array(drawn["goal"])))
+
+
+def test_worst_goal_area_coverage_at_the_tolerances_is_the_documented_one(env) -> None:
+    """Both errors at the tolerances, every shift direction and both turns: the least gym-pusht-style
+    coverage of the goal's area, the number the module docstring states (43%)."""
+    shape = env.unwrapped.shape
+    assert area_coverage(shape, np.array([0.05, 0.0, 1.0]), np.array([0.05, 0.0, 1.0])) == 1.0
+    worst = min(
+        area_coverage(shape, np.array([TOL * np.cos(phi), TOL * np.sin(phi), turn]), np.zeros(3), spacing=0.001)
+        for phi in np.radians(np.arange(0, 360, 15)) for turn in (-ANGLE, ANGLE)
+    )
+    assert worst == pytest.approx(0.43, abs=0.01)
+    assert "covers 43% of the goal's area" in " ".join(envs.pusht.__doc__.split())
+
+
+def test_goal_is_not_in_the_observation() -> None:
+    """Same start, two goals: identical observation images, different goal images."""
+    env = envs.make("pusht", obs="pixels", image_size=32)
+    near, _ = env.reset(options=spec([0.0, 0.0, 0.0], [0.1, 0.0, 1.5]))
+    far, _ = env.reset(options=spec([0.0, 0.0, 0.0], [-0.1, 0.1, -1.5]))
+    assert np.array_equal(near["observation"], far["observation"])
+    assert not np.array_equal(near["goal"], far["goal"])
+    env.close()
+
+
+def contact_fraction(policy: object, episodes: int) -> float:
+    env = envs.make("pusht", obs="state")
+    return float(np.mean([rollout(env, policy, 0, i).infos["contact"][1:].mean() for i in range(episodes)]))
+
+
+def test_edge_pushes_touch_the_block_far_more_than_uniform_actions() -> None:
+    assert TASK_CONFIG["collect"]["policy"] == "pushes"
+    pushes, uniform = contact_fraction(build(PUSHES, "policy"), 3), contact_fraction(UniformRandom(), 3)
+    assert pushes > 0.2 and pushes > 4 * uniform
+
+
+def test_edge_pushes_need_a_pushing_task() -> None:
+    policy = build(PUSHES, "policy")
+    with pytest.raises(UserInputError, match="policy=pushes needs a pushing task"):
+        policy.reset(envs.make("wall", obs="state"), np.random.default_rng(0))
+    with pytest.raises(UserInputError, match="explore must be a probability"):
+        EdgePushes(**{**{k: v for k, v in PUSHES.items() if k != "_target_"}, "explore": 2.0})
+
+
+def test_collection_summary_reports_contact_and_block_pose_coverage(tmp_path: Path) -> None:
+    coverage = CoverageGrid(**TASK_CONFIG["collect"]["coverage"])
+    spec_ = CollectionSpec(task="pusht", obs="state", image_size=16, seed=0, policy=PUSHES)
+    summary = collect(spec_, tmp_path / "pusht", 2, coverage=coverage, workers=1, progress=False)
+    assert summary["frames"] == 2 * 301 and 0.2 < summary["contact_fraction"] < 1.0
+    assert 0.0 < summary["coverage_per_episode"] <= summary["coverage"] < 0.5
+    json.dumps(summary)
