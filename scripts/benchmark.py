@@ -2,6 +2,8 @@
 
     python scripts/benchmark.py suite=quick      # laptop-sized
     python scripts/benchmark.py suite=full       # every task and obs mode, three training seeds
+    python scripts/benchmark.py suite=scale      # the landmark graph at a million, many envs per plan, FLOP/s
+    python scripts/benchmark.py docs_only=true   # rewrite BENCHMARKS.md from docs/benchmarks/*.json
 
 A suite is a list of rows (a task and obs mode). Each row runs its recipe, the tuned experiment file
 ``configs/experiment/<task>-<obs>.yaml`` where there is one, else the default, once per training
@@ -36,11 +38,14 @@ from envs.collection import measure_collection_speed
 from envs.dataset import load_episodes
 from envs.errors import UserInputError
 from envs.speed import measure_env_speed
+from worldmodel.checkpoint import load_world_model
 from worldmodel.data import measure_window_rate
 from worldmodel.runtime import cli_main, find_browser, prepare_run_dir, to_overrides
+from worldmodel.speed import matmul_peak_gflops, rollout_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = ROOT / "docs" / "benchmarks" / "measurements.json"
+SCALE = ROOT / "docs" / "benchmarks" / "scale.json"
 RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
 SECONDS_FILE = "benchmark_seconds.json"  # wall time the benchmark spent on a pipeline folder, all sittings
 Row = dict[str, Any]
@@ -330,6 +335,8 @@ every seed's entry from the first seed's evaluation.
 
 Targets missed and the experiments tried on them: [docs/EXPERIMENTS.md](docs/EXPERIMENTS.md).
 """
+    if SCALE.exists():
+        doc += "\n" + scale_section(read_json(SCALE))
     (ROOT / "BENCHMARKS.md").write_text(doc)
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -342,10 +349,109 @@ Targets missed and the experiments tried on them: [docs/EXPERIMENTS.md](docs/EXP
         readme.write_text(head + section + tail)
 
 
+def run_scale(suite: DictConfig, run_dir: Path, device: str, reuse: bool) -> dict[str, Any]:
+    """``suite=scale``: the dense landmark graph at ``scale.landmarks`` synthetic landmarks (a fresh
+    process, for its peak memory), then per row a trained default model (collect + train, reused),
+    its rollout's GFLOP/s against the matmul peak, and JEPA's evaluation at each ``scale.num_envs``
+    (fresh processes, the same pairs): episodes/s, median plan ms, and whether every episode is identical."""
+    s = suite.scale
+    measured: dict[str, Any] = {"suite": suite.name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                "machine": machine(), "eval_seed": suite.eval.seed, "eval_episodes": suite.eval.episodes}
+    done = subprocess.run([sys.executable, "-m", "agents.speed", str(s.landmarks)], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise UserInputError(f"the landmark measurement failed: {done.stderr.strip().splitlines()[-1:]}")
+    graph = json.loads(done.stdout.strip().splitlines()[-1])
+    measured.update(landmarks=graph, landmarks_1m_build_s=graph["build_s"], landmarks_1m_peak_gb=graph["peak_gb"],
+                    goal_query_s=graph["goal_query_s"])
+    print(f"landmark graph: {graph}", flush=True)
+    measured["matmul_peak_gflops"] = matmul_peak_gflops()
+    by_row: dict[str, Any] = {}
+    for row in (resolve_row(r) for r in suite.rows):
+        out = run_dir / row["name"]
+        budget = [f"budget.{k}={v}" for k, v in row["budget"].items()]
+        run_pipeline([f"experiment={row['experiment']}", f"task={row['task']}", f"obs={row['obs']}", *budget,
+                      f"seed={suite.seeds[0]}", f"device={device}", f"force={not reuse}", "changed=redo",
+                      "stages=[collect,train]"], out, f"{row['name']} (scale)")
+        model, model_cfg = load_world_model(out / "train", device="cpu")
+        rollout = rollout_gflops(model.eval(), s.rollout.candidates, int(model_cfg.planner.horizon), s.rollout.repeats)
+        evaluations = {}
+        for n in s.num_envs:
+            folder = out / f"evaluate-{n}envs"
+            command = [sys.executable, str(ROOT / "scripts" / "evaluate.py"), f"checkpoint={out / 'train'}",
+                       "agents=[jepa]", f"episodes={suite.eval.episodes}", f"seed={suite.eval.seed}", f"num_envs={n}",
+                       "video.episodes=0", f"device={device}", f"out={folder}"]
+            print(f"\n### {row['name']} num_envs={n}: {' '.join(command[1:])}", flush=True)
+            if subprocess.run(command, check=False).returncode != 0:
+                raise UserInputError(f"evaluation {row['name']} num_envs={n} failed; its output is in {folder}")
+            evaluations[n] = read_json(folder / "results.json")
+        first = evaluations[s.num_envs[0]]
+        by_row[row["name"]] = {
+            "episodes_per_s": {str(n): r["agents"]["jepa"]["episodes_per_s"] for n, r in evaluations.items()},
+            "plan_ms": {str(n): r["agents"]["jepa"]["plan_ms_median"] for n, r in evaluations.items()},
+            "success": {str(n): r["agents"]["jepa"]["success_rate"] for n, r in evaluations.items()},
+            "identical": all(r["episodes"]["jepa"] == first["episodes"]["jepa"] for r in evaluations.values()),
+            "rollout": rollout, "rollout_fraction_of_peak": rollout["gflops"] / measured["matmul_peak_gflops"],
+        }
+    headline = next(iter(by_row.values()))  # the first row's figures are the suite's headline keys
+    measured.update(rows=by_row, episodes_per_s=headline["episodes_per_s"],
+                    plan_ms={name: r["plan_ms"][str(s.num_envs[0])] for name, r in by_row.items()},
+                    rollout_fraction_of_peak=headline["rollout_fraction_of_peak"])
+    return measured
+
+
+def scale_section(scale: dict[str, Any]) -> str:
+    """BENCHMARKS.md's section on ``suite=scale`` (docs/benchmarks/scale.json)."""
+    graph = scale["landmarks"]
+    counts = list(next(iter(scale["rows"].values()))["episodes_per_s"])
+    table = markdown_table(
+        ["row", *[f"episodes/s, {n} env{'s' if n != '1' else ''}" for n in counts], f"{counts[-1]} / {counts[0]}",
+         *[f"plan ms, {n}" for n in counts], "success", "identical episodes", "rollout GFLOP/s", "of matmul peak"],
+        [[name, *[f"{r['episodes_per_s'][n]:.2f}" for n in counts],
+          f"**{r['episodes_per_s'][counts[-1]] / r['episodes_per_s'][counts[0]]:.2f}x**",
+          *[f"{r['plan_ms'][n]:.1f}" for n in counts], " / ".join(pct(r["success"][n]) for n in counts),
+          "yes" if r["identical"] else "**no**", f"{r['rollout']['gflops']:.0f}", f"{r['rollout_fraction_of_peak']:.2f}"]
+         for name, r in scale["rows"].items()])
+    return f"""## Scale and speed
+
+Generated by `python scripts/benchmark.py suite=scale` on {scale['date']} ({scale['machine']}); raw numbers
+in [`docs/benchmarks/scale.json`](docs/benchmarks/scale.json).
+
+The dense landmark graph (`configs/energy/geodesic_subgoal_dense.yaml`) on {graph['landmarks']:,} synthetic
+landmarks (a point mass's episodes mapped into 64 dimensions, `agents/speed.py`), in a fresh process:
+built in **{graph['build_s']:.1f} s** with a peak of **{graph['peak_gb']:.2f} GB** resident, a new goal's
+distances and paths in **{graph['goal_query_s']:.2f} s** ({graph['edges']:,} directed edges, {graph['torch_threads']} torch thread).
+
+JEPA (default recipe, training seed 0) on the same {scale['eval_episodes']} held-out pairs (seed {scale['eval_seed']})
+with N envs planned together (`evaluate.py num_envs=N`, each N a fresh process); plan ms = median wall
+time per control step, one planner call's time shared by its envs. Rollout GFLOP/s: the predictor's
+matrix products over one CEM iteration's candidates, against a 1024-square matmul on this machine,
+{scale['matmul_peak_gflops']:.0f} GFLOP/s (`worldmodel/speed.py`).
+
+{table}
+"""
+
+
 @hydra.main(config_path="../configs", config_name="benchmark", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
     suite = cfg.suite
+    if cfg.docs_only:  # the committed measurements, written out again (e.g. after a change to this file)
+        write_docs(read_json(MEASUREMENTS), f"python scripts/benchmark.py suite={read_json(MEASUREMENTS)['suite']}")
+        print(f"wrote {ROOT / 'BENCHMARKS.md'} from {MEASUREMENTS.parent}")
+        return
+    if "scale" in suite:
+        run_dir = prepare_run_dir(cfg.out, cfg)
+        scale = run_scale(suite, run_dir, cfg.device, cfg.reuse)
+        (run_dir / "scale.json").write_text(json.dumps(scale, indent=2))
+        if cfg.write_docs:
+            SCALE.parent.mkdir(parents=True, exist_ok=True)
+            SCALE.write_text(json.dumps(scale, indent=2))
+            if MEASUREMENTS.exists():
+                write_docs(read_json(MEASUREMENTS), f"python scripts/benchmark.py suite={read_json(MEASUREMENTS)['suite']}")
+            print(f"wrote {SCALE}" + (" and BENCHMARKS.md" if MEASUREMENTS.exists() else ""))
+        print(f"measurements: {run_dir / 'scale.json'}")
+        return
     check_screenshot_browser(suite.rows)
     rows = [resolve_row(row) for row in suite.rows]  # every recipe composes before any work
     run_dir = prepare_run_dir(cfg.out, cfg)

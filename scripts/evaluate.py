@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -272,10 +273,12 @@ def main(cfg: DictConfig) -> None:
     results: dict[str, Any] = {"spec": spec, "agents": {}, "episodes": {}}
     for name in cfg.agents:
         agent = AGENTS[name](ctx)
+        started = time.perf_counter()
         episodes = evaluate_agent(
             acting, agent, pairs, cfg.seed, max_steps, name, cfg.stop_on_success, cfg.video.episodes, cfg.video.size
         )
-        results["agents"][name] = summarize(episodes)
+        seconds = time.perf_counter() - started  # the episodes only: building the agent (a graph, GCBC) is not timed
+        results["agents"][name] = {**summarize(episodes), "seconds": seconds, "episodes_per_s": len(episodes) / seconds}
         per_task = summarize_per_task(episodes, pairs, env)
         if per_task is not None:
             results["agents"][name]["per_task"] = per_task

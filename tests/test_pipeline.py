@@ -157,6 +157,24 @@ def test_benchmark_rows_show_mean_std_the_worst_seed_and_every_seed() -> None:
     assert "80% ± 10%" in readme and "per seed" not in readme
 
 
+def test_scale_section_states_the_ratio_of_many_envs_to_one_and_flags_differing_episodes() -> None:
+    from scripts.benchmark import scale_section
+
+    row = {"episodes_per_s": {"1": 0.8, "16": 1.2}, "plan_ms": {"1": 24.0, "16": 16.0},
+           "success": {"1": 0.5, "16": 0.5}, "identical": True, "rollout": {"gflops": 45.0},
+           "rollout_fraction_of_peak": 0.45}
+    scale = {"date": "today", "machine": "here", "eval_episodes": 4, "eval_seed": 1000, "matmul_peak_gflops": 100.0,
+             "landmarks": {"landmarks": 999900, "build_s": 82.2, "peak_gb": 2.9, "goal_query_s": 0.95,
+                           "edges": 14000000, "torch_threads": 1},
+             "rows": {"reacher-state": row, "wall-state": {**row, "identical": False}}}
+    text = scale_section(scale)
+    lines = [line for line in text.splitlines() if line.startswith("| reacher-state") or line.startswith("| wall-state")]
+    cells = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert cells[1:4] == ["0.80", "1.20", "**1.50x**"] and cells[6] == "50% / 50%" and cells[7] == "yes"
+    assert "**no**" in lines[1]
+    assert "999,900" in text and "82.2 s" in text and "2.90 GB" in text
+
+
 def test_pipeline_passes_the_recipe_and_its_overrides_to_every_stage() -> None:
     from scripts.pipeline import recipe_overrides
 
