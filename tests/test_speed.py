@@ -1,6 +1,11 @@
 """The scale suite's measurements: FLOPs counted against the predictor's known shape, synthetic latents, the graph."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from agents.speed import landmark_scale, synthetic_latent_episodes
@@ -8,6 +13,8 @@ from worldmodel.encoders import MLPEncoder
 from worldmodel.predictors import ResidualMLPPredictor
 from worldmodel.speed import rollout_gflops
 from worldmodel.world_model import WorldModel
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_rollout_flops_are_the_predictors_matrix_products() -> None:
@@ -37,3 +44,13 @@ def test_landmark_scale_builds_the_dense_graph_on_every_observation() -> None:
     assert measured["edges"] > 2 * measured["landmarks"]  # temporal edges both ways, and near neighbours
     assert measured["build_s"] > 0 and measured["goal_query_s"] > 0 and measured["peak_gb"] > 0
     assert measured["torch_threads"] == torch.get_num_threads()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_gpu_check_without_cuda_stops_in_one_line_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "check"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), f"out={out}"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith("error: no CUDA device here")
+    assert not out.exists() or not any(out.iterdir())  # nothing collected, nothing trained
