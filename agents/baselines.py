@@ -57,6 +57,9 @@ class OracleMPC(RecedingHorizon):
     as ``final_weight * cost_H + running_weight * mean_t cost_t``. ``cost="straight"`` scores the
     straight distance instead: a greedy simulator that stalls behind walls, not an upper bound.
 
+    The rows scored are ``simulate_batch(..., scored=True)``'s: the achieved goal, then whatever else the
+    task's cost-to-go reads (pusht: the pusher's position, whose gap to the block its cost adds).
+
     ``envs`` are the acting envs, slot ``i`` acting in ``envs[i]`` (one env: slot 0); the plans due
     at one step are made by one planner call, each slot's candidates simulated from its own env.
     """
@@ -94,7 +97,7 @@ class OracleMPC(RecedingHorizon):
         def true_cost(actions: torch.Tensor) -> torch.Tensor:  # (E, N, H, A) -> (E, N)
             per_problem = []
             for start, cost_to_go, candidates in zip(starts, costs_to_go, actions, strict=True):
-                achieved = self.sim.simulate_batch(start, candidates.detach().cpu().numpy())  # (N, H, g)
+                achieved = self.sim.simulate_batch(start, candidates.detach().cpu().numpy(), scored=True)  # (N, H, g + extra)
                 per_step = torch.as_tensor(cost_to_go(achieved), dtype=torch.float32, device=actions.device)
                 per_problem.append(final_and_running(per_step, self.final_weight, self.running_weight))
             return torch.stack(per_problem)

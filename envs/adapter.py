@@ -278,10 +278,11 @@ class GoalEnvTask(gym.Env):
             raise UserInputError(f"sim state must have shape ({expected},) for this task, got {state.shape}")
         return state
 
-    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray, scored: bool = False) -> np.ndarray:
         """``info["achieved_goal"]`` after every step of ``actions (N, H, A)`` from ``start_state``,
         ``float32 (N, H, g)``: the env's own steps from a restore, so exactly what stepping it gives
-        (in Python, one env step at a time: slower than the built-in tasks' batched simulator)."""
+        (in Python, one env step at a time: slower than the built-in tasks' batched simulator). Its
+        cost-to-go reads the achieved goal alone, so ``scored=True`` adds nothing."""
         start_state = self._check_sim_state(start_state)
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 3 or actions.shape[2:] != self.action_space.shape:

@@ -60,6 +60,7 @@ class GoalTask(gym.Env, abc.ABC):
     goal_dim: int  # size of the goal parameters stored in the sim state after the MuJoCo state
     batch_outputs: tuple[str, ...] = ()  # derived MjData fields _achieved_goal_batch reads (e.g. "xpos")
     path_resolution: int = 1  # the oracle's cost-to-go splits each navigation-grid cell into this many per side
+    scored_extra: int = 0  # numbers the oracle's cost-to-go reads after the achieved goal (_scored_extra_batch)
 
     def __init__(
         self,
@@ -110,6 +111,12 @@ class GoalTask(gym.Env, abc.ABC):
     def _achieved_goal_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
         """:meth:`achieved_goal` of every simulation of ``batch`` after :meth:`_advance_batch`, ``(N, g)``."""
 
+    def _scored_extra_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        """What the oracle's :meth:`cost_to_go` reads of every simulation of ``batch`` besides its achieved
+        goal, ``(N, scored_extra)``: nothing by default; a task whose goal moves only under the agent's
+        contact (Push-T) adds the agent's position, or no short plan sees a way to the goal."""
+        return np.empty((batch.nsim, 0))
+
     @abc.abstractmethod
     def agent_state(self) -> np.ndarray:
         """The agent's low-dimensional state (the state observation), float32 ``(state_dim,)``."""
@@ -149,7 +156,9 @@ class GoalTask(gym.Env, abc.ABC):
 
     def cost_to_go(self, goal: np.ndarray) -> CostFn:
         """The true cost-to-go to ``goal`` of achieved-goal positions ``(..., g) -> (...)``: the
-        shortest path through free space on maze-like tasks, else the straight distance."""
+        shortest path through free space on maze-like tasks, else the straight distance. It also takes
+        the rows of ``simulate_batch(..., scored=True)`` ``(..., g + scored_extra)``, which begin with the
+        achieved goal; a task with ``scored_extra`` reads the rest (Push-T: the pusher's position)."""
         return task_cost_to_go(self.navigation_grid(), self.path_resolution, goal)
 
     # ----- episode specs -----------------------------------------------------------------------
@@ -200,14 +209,16 @@ class GoalTask(gym.Env, abc.ABC):
         info = self._info()
         return self._observe(), float(info["success"]), False, False, info
 
-    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray, scored: bool = False) -> np.ndarray:
         """``info["achieved_goal"]`` after every step of N action sequences from one sim state.
 
         ``start_state`` is a :meth:`get_sim_state`, ``actions`` ``(N, H, A)``; returns ``float32 (N, H, g)``,
         what N copies of this env restored to ``start_state`` and stepped through ``actions[i]`` give (bit
         for bit: each simulation is a full integration-state row of ``mujoco.batch``). The simulator
         oracle scores thousands of sequences per control step: here they step in C, one Python call per
-        env step for all N, and this env's own state is untouched.
+        env step for all N, and this env's own state is untouched. ``scored=True`` (the oracle) appends
+        what :meth:`cost_to_go` reads besides, ``(N, H, g + scored_extra)`` (:meth:`_scored_extra_batch`;
+        no column more on a task with ``scored_extra == 0``).
         """
         start_state = self._check_sim_state(start_state)
         actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
@@ -216,10 +227,13 @@ class GoalTask(gym.Env, abc.ABC):
         n, horizon = actions.shape[:2]
         batch = self._batch(n)
         batch.state[:] = start_state[: batch.nstate]
-        achieved = np.empty((n, horizon, self.achieved_goal().size), np.float32)
+        g = self.achieved_goal().size
+        achieved = np.empty((n, horizon, g + (self.scored_extra if scored else 0)), np.float32)
         for t in range(horizon):
             self._advance_batch(batch, actions[:, t])
-            achieved[:, t] = self._achieved_goal_batch(batch)
+            achieved[:, t, :g] = self._achieved_goal_batch(batch)
+            if scored and self.scored_extra:
+                achieved[:, t, g:] = self._scored_extra_batch(batch)
         return achieved
 
     def _batch(self, size: int) -> mujoco.batch.Batch:

@@ -27,10 +27,12 @@ class Simulator(Protocol):
 
     def set_sim_state(self, state: np.ndarray) -> None: ...
 
-    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """``info["achieved_goal"]`` after every step of ``actions (N, H, A)`` from one saved state."""
+    def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray, scored: bool = False) -> np.ndarray:
+        """``info["achieved_goal"]`` after every step of ``actions (N, H, A)`` from one saved state;
+        ``scored=True``: each row followed by whatever else :meth:`cost_to_go` reads (Push-T: the pusher)."""
 
-    def cost_to_go(self, goal: np.ndarray) -> CostFn: ...
+    def cost_to_go(self, goal: np.ndarray) -> CostFn:
+        """The true cost-to-go to ``goal`` of achieved goals, or of ``simulate_batch(..., scored=True)`` rows."""
 
 
 @runtime_checkable

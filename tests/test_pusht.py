@@ -16,6 +16,9 @@ import yaml
 
 import envs
 import envs.pusht
+from agents.baselines import OracleMPC
+from agents.evaluation import run_episode
+from agents.planners import CEM
 from envs.builder import build
 from envs.collection import CollectionSpec, CoverageGrid, collect, rollout
 from envs.errors import UserInputError
@@ -137,6 +140,60 @@ def test_cost_to_go_is_the_task_distance(env) -> None:
     cost = env.unwrapped.cost_to_go(info["desired_goal"])
     poses = np.stack([info["achieved_goal"], info["desired_goal"], info["desired_goal"] + [0.0, 0.0, 2 * np.pi]])
     np.testing.assert_allclose(cost(poses[None]), [[info["distance"], 0.0, 0.0]], atol=1e-9)
+
+
+def oracle_rows(pose: list[float], pusher: list[float]) -> np.ndarray:
+    """A row of ``simulate_batch(..., scored=True)``: the block's pose, then the pusher's position."""
+    return np.array([*pose, *pusher])
+
+
+def test_oracle_cost_pulls_the_pusher_to_the_block(env) -> None:
+    """Same block pose, the pusher touching it or 0.1 m clear of it: the oracle's cost is lower by the
+    approach term (weight x gap); touching, and at the goal pose, it is the pose distance alone."""
+    task = env.unwrapped
+    goal, pose = np.array([0.05, 0.0, 1.0]), [0.0, 0.0, 0.0]
+    foot = task.shape.stem_center - task.shape.stem_half[1]  # the stem's foot, below the centroid at theta 0
+    touching, clear = [0.0, foot - task.radius], [0.0, foot - task.radius - 0.1]
+    cost = task.cost_to_go(goal)
+    distance = float(envs.pusht.pose_distance(np.array(pose), goal, task.shape.gyration_sq))
+    assert cost(oracle_rows(pose, touching)) == pytest.approx(distance, abs=1e-12)
+    assert cost(oracle_rows(pose, clear)) == pytest.approx(distance + task.approach_weight * 0.1, abs=1e-9)
+    at_goal = oracle_rows(goal.tolist(), task.rest_position(goal).tolist())  # 10 mm clear of the stem's foot
+    assert cost(at_goal) == pytest.approx(task.approach_weight * task.clearance, abs=1e-9)
+    assert cost(at_goal[:3]) == 0.0  # the achieved goal alone: the task distance (the test above)
+
+
+def test_scored_simulation_adds_the_pusher_and_changes_nothing_else(env) -> None:
+    """``simulate_batch(..., scored=True)``: the achieved goal, bit for bit, then the pusher's position as
+    stepping gives it; on every other task the scored rows are the achieved goals themselves."""
+    task = env.unwrapped
+    env.reset(seed=4)
+    start = task.get_sim_state()
+    actions = np.random.default_rng(0).uniform(-1, 1, (3, 12, 2))
+    scored = task.simulate_batch(start, actions, scored=True)
+    assert scored.shape == (3, 12, 5) and np.array_equal(scored[..., :3], task.simulate_batch(start, actions))
+    task.set_sim_state(start)
+    for action, row in zip(actions[1], scored[1], strict=True):
+        state = env.step(action)[4]["state"]
+        np.testing.assert_allclose(row[3:], state[:2], rtol=0, atol=1e-6)
+    for other in ("reacher", "wall"):
+        other_env = envs.make(other, obs="state").unwrapped
+        other_env.reset(seed=0)
+        saved = other_env.get_sim_state()
+        assert np.array_equal(other_env.simulate_batch(saved, actions, scored=True), other_env.simulate_batch(saved, actions))
+
+
+def test_oracle_pushes_the_block_to_a_near_goal(env) -> None:
+    """Goal 40 mm to the right, the pusher 120 mm left of the bar's end: the simulator oracle (a small
+    CEM) walks up and pushes it there within 20 steps (with the pose distance alone, approach_weight 0,
+    the same planner took 41 steps: the gap term is what brings the pusher)."""
+    task = env.unwrapped
+    pusher = [-task.shape.bar_half[0] - task.radius - 0.12, task.shape.bar_center]
+    episode = {"start": [0.0, 0.0, 0.0], "pusher": pusher, "goal": [0.04, 0.0, 0.0], "goal_pusher": [-0.2, -0.2]}
+    planner = CEM(10, 2, samples=64, iterations=3, elites=8, init_std=0.6, min_std=0.05, seed=0)
+    oracle = OracleMPC(env, envs.make("pusht", obs="state"), planner, 1)
+    result = run_episode(env, oracle, episode, 0, 0, 20, stop_on_success=True)
+    assert result.success
 
 
 def test_sampled_tasks_are_far_apart_and_clear(env) -> None:
