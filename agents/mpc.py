@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.cost import BatchLatentCost, LatentCost
+from agents.cost import BatchLatentCost, LatentCost, Uncertainty
 from agents.planners.base import Planner
 from agents.protocols import Energy, LatentModel
 from worldmodel.frames import FrameHistory
@@ -103,6 +103,7 @@ class LatentEpisode:
 
     history: FrameHistory
     energy: Energy  # the agent's energy, copied: its per-plan state (the waypoint) is this episode's
+    generator: torch.Generator  # a latent-variable model's sampled futures, seeded with the episode
     z_goal: torch.Tensor | None = None
     stacked: torch.Tensor | None = None  # the current observation with its history
 
@@ -114,18 +115,22 @@ class MPCAgent(RecedingHorizon):
     between replans; the goal is encoded as a configuration at rest. Each plan minimises a fresh
     :class:`~agents.cost.LatentCost` (``model``'s rollout scored by ``energy``); the plans due at one
     step are scored together (:class:`~agents.cost.BatchLatentCost`, one rollout for all). The
-    planner itself only optimises, as it does for the oracle.
+    planner itself only optimises, as it does for the oracle. With a latent-variable model each plan
+    scores ``uncertainty.samples`` sampled futures per candidate (:class:`~agents.cost.Uncertainty`).
     """
 
-    def __init__(self, model: LatentModel, energy: Energy, planner: Planner, replan_every: int) -> None:
+    def __init__(self, model: LatentModel, energy: Energy, planner: Planner, replan_every: int,
+                 uncertainty: Uncertainty | None = None) -> None:
         super().__init__(planner, replan_every)
         self.model = model
         self.energy = energy  # fitted once; each episode plans with a shallow copy sharing what it fitted
+        self.uncertainty = uncertainty or Uncertainty()
         self.episodes: dict[int, LatentEpisode] = {}
 
     def reset(self, seed: int | None = None, slot: int = 0) -> None:
         super().reset(seed, slot)
-        self.episodes[slot] = LatentEpisode(FrameHistory(self.model.frame_stack), copy.copy(self.energy))
+        generator = torch.Generator(device=self.planner.device).manual_seed(0 if seed is None else seed)
+        self.episodes[slot] = LatentEpisode(FrameHistory(self.model.frame_stack), copy.copy(self.energy), generator)
 
     def act_batch(self, slots: Sequence[int], observations: Sequence[Observation], infos: Sequence[Info]) -> np.ndarray:
         for slot, obs in zip(slots, observations, strict=True):
@@ -148,5 +153,6 @@ class MPCAgent(RecedingHorizon):
             if episode.z_goal is None:
                 episode.z_goal = self._encode(episode.history.still(np.asarray(obs["goal"])))
             z0 = self._encode(episode.stacked)
-            costs.append(LatentCost(self.model, episode.energy, z0.to(device), episode.z_goal.to(device)))
+            costs.append(LatentCost(self.model, episode.energy, z0.to(device), episode.z_goal.to(device),
+                                    self.uncertainty, episode.generator))
         return self.planner.minimize_batch(BatchLatentCost(costs), warms, slots)

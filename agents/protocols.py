@@ -31,6 +31,22 @@ class Dynamics(Protocol):
 
 
 @runtime_checkable
+class StochasticDynamics(Dynamics, Protocol):
+    """Dynamics with a latent variable ``u`` per step (a latent-variable predictor): ``code_dim`` its
+    size (0: none, the model is deterministic), drawn from the model's prior by ``sample_codes``."""
+
+    code_dim: int
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """As :meth:`Dynamics.rollout`, under ``codes (B, H, U)`` (None: the prior's mean)."""
+        ...
+
+    def sample_codes(self, batch: int, horizon: int, generator: torch.Generator) -> torch.Tensor:
+        """``(batch, horizon, U)`` latent variables from the prior."""
+        ...
+
+
+@runtime_checkable
 class LatentModel(Dynamics, Protocol):
     """What the MPC agent needs besides: how many frames an observation stacks, and the encoder."""
 

@@ -31,6 +31,7 @@ BUILDABLE = frozenset({
     "worldmodel.encoders.CNNEncoder",
     "worldmodel.encoders.KeypointEncoder",
     "worldmodel.predictors.ResidualMLPPredictor",
+    "worldmodel.predictors.LatentVariablePredictor",
     "worldmodel.losses.InverseDynamicsHead",
     "worldmodel.losses.VICReg",
     "worldmodel.losses.SIGReg",

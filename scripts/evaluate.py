@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs
 from agents.baselines import OracleMPC, RandomAgent
+from agents.cost import Uncertainty
 from agents.evaluation import (
     episode_record,
     evaluate_agent,
@@ -89,7 +90,8 @@ def build_jepa(ctx: Context) -> MPCAgent:
     energy = build(ctx.cfg.energy, "energy")
     if energy.needs_data:
         energy.fit(ctx.model, ctx.episodes(ctx.cfg.data))
-    return MPCAgent(ctx.model, energy, ctx.planner(device=ctx.device), ctx.cfg.planner.replan_every)
+    uncertainty = Uncertainty(**OmegaConf.to_container(ctx.cfg.uncertainty, resolve=True))
+    return MPCAgent(ctx.model, energy, ctx.planner(device=ctx.device), ctx.cfg.planner.replan_every, uncertainty)
 
 
 def build_oracle(ctx: Context) -> OracleMPC:
@@ -213,6 +215,7 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int,
         "energy": OmegaConf.to_container(cfg.energy, resolve=True),
         "data": cfg.data,
         "oracle": OmegaConf.to_container(cfg.oracle, resolve=True),
+        "uncertainty": OmegaConf.to_container(cfg.uncertainty, resolve=True),  # used by a latent-variable model only
         "torch_threads": torch.get_num_threads(),
         "num_envs": cfg.num_envs,  # envs planned together (per-pair results do not depend on it; plan ms do)
         "device": str(resolve_device(cfg.device)),

@@ -304,6 +304,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg.model = model_cfg
     cfg.model.latent_dim = 16
     cfg.model.regularizer = None
+    cfg.model.predictor = OmegaConf.load(root / "configs" / "model" / "predictor" / "residual.yaml")  # a defaults entry
     model = build_world_model(cfg.model, [8], 2)
     meta = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [8], "state_dim": 8,
             "step": 0, "experiment": "default"}

@@ -13,6 +13,7 @@ from torch import nn
 from envs.builder import build
 from envs.errors import UserInputError
 from worldmodel.frames import stacked_shape
+from worldmodel.predictors import LatentVariablePredictor
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -72,20 +73,35 @@ class WorldModel(nn.Module):
         with torch.no_grad():
             return self.target_encoder(self._normalize(obs))
 
-    def predict(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """One step: ``z (..., D)``, ``action (..., A)`` -> ``z_next (..., D)``."""
-        return self.predictor(z, action)
+    @property
+    def code_dim(self) -> int:
+        """Size of the predictor's latent variable ``u`` (0: a deterministic predictor)."""
+        return self.predictor.code_dim if isinstance(self.predictor, LatentVariablePredictor) else 0
 
-    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Open-loop prediction for a batch of action sequences: ``(B, D), (B, H, A) -> (B, H, D)``.
+    def predict(self, z: torch.Tensor, action: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """One step: ``z (..., D)``, ``action (..., A)`` (and a latent variable ``u (..., U)`` for a
+        latent-variable predictor; None: its prior's mean) -> ``z_next (..., D)``."""
+        if u is None:
+            return self.predictor(z, action)
+        return self.predictor(z, action, u)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Open-loop prediction for a batch of action sequences: ``(B, D), (B, H, A) -> (B, H, D)``,
+        under latent variables ``codes (B, H, U)`` where the predictor takes them (None: the prior's mean).
 
         Differentiable with respect to ``actions`` (gradient-based planners rely on it).
         """
         z, predicted = z0, []
         for t in range(actions.shape[1]):
-            z = self.predictor(z, actions[:, t])
+            z = self.predict(z, actions[:, t], None if codes is None else codes[:, t])
             predicted.append(z)
         return torch.stack(predicted, dim=1)
+
+    def sample_codes(self, batch: int, horizon: int, generator: torch.Generator) -> torch.Tensor:
+        """``(batch, horizon, U)`` latent variables from the predictor's prior (``U = code_dim`` > 0)."""
+        if not isinstance(self.predictor, LatentVariablePredictor):
+            raise ValueError("a deterministic predictor has no latent variable to sample")
+        return self.predictor.sample_prior((batch, horizon), generator, self.device)
 
     @torch.no_grad()
     def update_target(self) -> None:

@@ -1,0 +1,122 @@
+"""The latent-variable predictor: its rate limits what u carries; planning scores sampled futures."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agents.cost import LatentCost, Uncertainty
+from agents.energy import Energy, GoalDistance
+from agents.mpc import MPCAgent
+from agents.planners import CEM
+from worldmodel.predictors import LatentVariablePredictor
+
+NOISE = 0.05  # the toy world's per-step Gaussian noise (std), beside its two branches
+
+
+def branching_world(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``z' = z + 0.1 a +- 0.5 e_x + noise``: a coin decides the branch, ``(z, a)`` cannot."""
+    z = torch.rand(n, 2, generator=generator) * 2 - 1
+    a = torch.rand(n, 2, generator=generator) * 2 - 1
+    branch = torch.randint(0, 2, (n, 1), generator=generator).float() * 2 - 1
+    step = 0.1 * a + 0.5 * branch * torch.tensor([1.0, 0.0]) + NOISE * torch.randn(n, 2, generator=generator)
+    return z, a, z + step
+
+
+def fit(rate_weight: float, steps: int = 1200) -> dict[str, float]:
+    torch.manual_seed(0)
+    predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=8, code="gaussian", rate_weight=rate_weight)
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        z, a, z_next = branching_world(256, generator)
+        u, rate = predictor.posterior(z, a, z_next)
+        loss = F.mse_loss(predictor(z, a, u), z_next) + rate_weight * rate.mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    z, a, z_next = branching_world(2000, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        u, rate = predictor.posterior(z, a, z_next)
+        futures = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
+        errors = torch.stack([(predictor(z, a, u_k) - z_next).pow(2).mean(-1) for u_k in futures])
+        return {"posterior": F.mse_loss(predictor(z, a, u), z_next).item(), "rate": rate.mean().item(),
+                "best_of_8": errors.min(0).values.mean().item()}
+
+
+def test_without_its_rate_u_carries_the_whole_future_and_with_it_only_the_branch() -> None:
+    free, limited = fit(rate_weight=0.0), fit(rate_weight=0.1)
+    noise_mse = NOISE**2
+    # unlimited: given u the prediction is exact, noise and all (tens of nats per step) ...
+    assert free["posterior"] < 0.3 * noise_mse and free["rate"] > 10.0
+    # ... limited: about the coin's one bit (ln 2 = 0.69 nats), not the noise
+    assert limited["rate"] < 2.0 and limited["posterior"] > 0.5 * noise_mse
+    # sampled from the prior, only the limited u predicts: one of 8 futures lands on the right branch
+    assert limited["best_of_8"] < 4 * noise_mse
+    assert free["best_of_8"] > 3 * limited["best_of_8"]
+
+
+def test_rates_are_the_kl_to_the_prior() -> None:
+    gaussian = LatentVariablePredictor(2, 1, 8, 1, code_dim=3, code="gaussian", rate_weight=1.0)
+    torch.nn.init.zeros_(gaussian.inference[-1].weight)
+    torch.nn.init.zeros_(gaussian.inference[-1].bias)  # posterior N(0, I): the prior itself
+    _, rate = gaussian.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
+    assert torch.allclose(rate, torch.zeros(5), atol=1e-6)
+    discrete = LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="discrete", rate_weight=1.0)
+    torch.nn.init.zeros_(discrete.inference[-1].weight)
+    with torch.no_grad():
+        discrete.inference[-1].bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))  # certain of code 0
+    u, rate = discrete.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
+    assert torch.allclose(rate, torch.full((5,), math.log(4)), atol=1e-4)  # a certain code: log K nats, the most
+    assert torch.equal(u.argmax(-1), torch.zeros(5, dtype=torch.long)) and torch.all(u.sum(-1) == 1)
+    codes = discrete.sample_prior((1000,), torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert abs(codes.mean(0) - 0.25).max() < 0.05  # uniform prior
+    with pytest.raises(ValueError, match="unknown code"):
+        LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="vq", rate_weight=1.0)
+
+
+class CoinModel(torch.nn.Module):
+    """``z' = z + a + u``, ``u`` a one-hot of {+1 wall, 0 free} along x: each step the world may shove
+    the point by +1 with probability 1/2 (a discrete prior over two codes)."""
+
+    frame_stack = 1
+    code_dim = 2
+
+    def encode(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(obs, dtype=torch.float32)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        shove = torch.zeros_like(actions) if codes is None else codes[..., :1] * torch.tensor([1.0, 0.0])
+        return z0[:, None] + (actions + shove).cumsum(dim=1)
+
+    def sample_codes(self, batch: int, horizon: int, generator: torch.Generator) -> torch.Tensor:
+        index = torch.randint(2, (batch, horizon), generator=generator)
+        return F.one_hot(index, 2).float()
+
+
+def test_a_plan_is_scored_by_the_mean_or_the_tail_of_its_sampled_futures() -> None:
+    energy = Energy({"goal": GoalDistance(1.0, 0.0, "l2")})
+    z0, goal = torch.zeros(2), torch.zeros(2)
+    stay = torch.zeros(1, 1, 2)  # one step, no action: the final point is the shove
+    futures = 400
+    for statistic, expected in (("mean", 0.5), ("cvar", 1.0)):  # half the futures end 1 away; the worst 20% all do
+        cost = LatentCost(CoinModel(), energy, z0, goal, Uncertainty(futures, statistic, 0.8),
+                          torch.Generator().manual_seed(0))
+        assert float(cost(stay)[0]) == pytest.approx(expected, abs=0.06)
+        drawn = cost.codes.clone()
+        assert drawn.shape == (futures, 1, 2)
+        cost(stay.expand(3, -1, -1))
+        assert torch.equal(cost.codes, drawn)  # drawn once per plan, the same for every candidate
+    deterministic = LatentCost(CoinModel(), energy, z0, goal)  # one future: the prior's mean (no shove)
+    assert float(deterministic(stay)[0]) == 0.0
+
+
+def test_the_agent_plans_against_the_shove_it_expects() -> None:
+    """With shoves of +1 along x half the time, the expected-energy plan pushes back by about half."""
+    agent = MPCAgent(CoinModel(), Energy({"goal": GoalDistance(1.0, 0.0, "sq_l2")}),
+                     CEM(1, 2, samples=256, iterations=6, elites=16, init_std=0.6, min_std=0.01), 1, Uncertainty(64))
+    agent.reset(seed=0)
+    action = agent.act({"observation": np.zeros(2, np.float32), "goal": np.zeros(2, np.float32)}, {})
+    assert action[0] == pytest.approx(-0.5, abs=0.12) and abs(action[1]) < 0.1
