@@ -60,8 +60,15 @@ BUILT_IN: dict[str, TaskEntry] = {
         "JepaPlanner/PointMazeMedium-v0", "envs.pointmaze:PointMazeTask", 200, {"maze": "medium", "action_repeat": 5},
         source_env="PointMaze_Medium-v3",
     ),
-    # 100 steps of 0.05 s (5 simulator steps per action).
-    "wall": TaskEntry("JepaPlanner/Wall-v0", "envs.wall:WallTask", 100, {"action_repeat": 5}),
+    # 100 steps of 0.05 s (5 simulator steps per action). make_wall builds WallTask, or with variant= one of
+    # the stochastic variants (envs/wall_chance.py), whose wall and episode length are the wall's.
+    "wall": TaskEntry("JepaPlanner/Wall-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5}),
+    "wall-branching": TaskEntry(
+        "JepaPlanner/WallBranching-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "branching"},
+    ),
+    "wall-noisy": TaskEntry(
+        "JepaPlanner/WallNoisy-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "noisy"},
+    ),
     # 300 steps of 0.1 s (20 simulator steps per action), gym-pusht's episode length and control rate.
     "pusht": TaskEntry("JepaPlanner/PushT-v0", "envs.pusht:PushTTask", 300, {"action_repeat": 20}),
 }

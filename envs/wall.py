@@ -29,6 +29,7 @@ class WallTask(GoalTask):
     spec_keys = ("start", "goal", "door")
     state_dim = 5  # x, y, vx, vy, door height (the door changes the dynamics, so it is state)
     goal_dim = 2  # the goal position
+    variant: str | None = None  # the stochastic variants (envs/wall_chance.py) name themselves
 
     def __init__(
         self,
@@ -43,7 +44,7 @@ class WallTask(GoalTask):
     ) -> None:
         """``door_range``: door centres are drawn in [-door_range, door_range]; ``clearance``: the
         smallest gap between a sampled start/goal ball and a wall."""
-        model = mujoco.MjModel.from_xml_path(str(ASSET))
+        model = self._load_model()
         self.success_threshold = success_threshold
         self.door_width = door_width
         self.door_range = door_range
@@ -60,6 +61,10 @@ class WallTask(GoalTask):
         view = TopDownView((0.0, 0.0), 2 * float(outer.pos[0] + outer.size[0]))  # arena and outer walls
         dt = model.opt.timestep * action_repeat
         super().__init__(model, mujoco.MjData(model), view, dt, obs, image_size, render_mode)
+
+    def _load_model(self) -> mujoco.MjModel:
+        """The arena and its one-door divider; a variant adds its bodies here."""
+        return mujoco.MjModel.from_xml_path(str(ASSET))
 
     # ----- episodes ----------------------------------------------------------------------------
     def _draw_task(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -129,7 +134,7 @@ class WallTask(GoalTask):
         """A grid fine enough that the door holds at least two free cells.
 
         A cell is free when the ball's centre may sit at its centre: inside the arena, clear of the
-        divider, or within the door. The odd cell count puts the middle column on the divider.
+        divider, or within an open door. The odd cell count puts the middle column on the divider.
         """
         door_band = self.door_width / 2 - self.radius  # how far the centre may stray from the door's middle
         cells = 2 * int(np.ceil(self.half_arena / door_band)) + 1
@@ -137,8 +142,14 @@ class WallTask(GoalTask):
         centers = -self.half_arena + (np.arange(cells) + 0.5) * size
         x, y = np.meshgrid(centers, centers[::-1])
         inside = (np.abs(x) <= self.half_arena - self.radius) & (np.abs(y) <= self.half_arena - self.radius)
-        clear = (np.abs(x) >= self.half_divider + self.radius) | (np.abs(y - self.door()) <= door_band)
+        clear = np.abs(x) >= self.half_divider + self.radius
+        for door in self.open_doors():
+            clear |= np.abs(y - door) <= door_band
         return NavigationGrid(free=inside & clear, cell_size=size, x_min=-self.half_arena, y_max=self.half_arena)
+
+    def open_doors(self) -> list[float]:
+        """The heights of the doors the ball can pass now (one here; a variant may have two, or shut one)."""
+        return [self.door()]
 
     def door(self) -> float:
         return float(self.data.mocap_pos[self._upper, 1] - self.door_width / 2 - self._segment_half_length)
