@@ -46,6 +46,7 @@ class GoalEnvTask(gym.Env):
     """A third-party goal-conditioned env behind the task contract of docs/ARCHITECTURE.md."""
 
     metadata = {"render_modes": ["rgb_array"]}
+    variant: str | None = None  # a third-party env's chance is its own: no stochastic variant of ours
 
     def __init__(
         self,

@@ -58,6 +58,7 @@ class GoalTask(gym.Env, abc.ABC):
     spec_keys: tuple[str, ...]  # the keys of an episode spec, e.g. ("start", "goal")
     state_dim: int
     goal_dim: int  # size of the goal parameters stored in the sim state after the MuJoCo state
+    variant: str | None = None  # a stochastic variant's name ("branching", "noisy"); None: deterministic
     batch_outputs: tuple[str, ...] = ()  # derived MjData fields _achieved_goal_batch reads (e.g. "xpos")
     path_resolution: int = 1  # the oracle's cost-to-go splits each navigation-grid cell into this many per side
     scored_extra: int = 0  # numbers the oracle's cost-to-go reads after the achieved goal (_scored_extra_batch)

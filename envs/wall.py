@@ -29,7 +29,6 @@ class WallTask(GoalTask):
     spec_keys = ("start", "goal", "door")
     state_dim = 5  # x, y, vx, vy, door height (the door changes the dynamics, so it is state)
     goal_dim = 2  # the goal position
-    variant: str | None = None  # the stochastic variants (envs/wall_chance.py) name themselves
 
     def __init__(
         self,

@@ -160,6 +160,9 @@ def seed_record(folder: Path, seed: int) -> dict[str, Any]:
         "probe": {k: v for k, v in probe.items() if isinstance(v, int | float)},
         "warnings": probe.get("warnings", []),
         "experiment": results["spec"].get("experiment"),
+        "variant": results["spec"].get("variant"),  # absent in results written before variants existed
+        "predictor": results["spec"].get("predictor", "deterministic"),
+        "per_task": {name: agent["per_task"] for name, agent in results["agents"].items() if "per_task" in agent},
         "planner": planner_label(results["spec"]),
         "folder": str(folder),
     }
@@ -186,6 +189,7 @@ def row_measurements(row: Row, folders: dict[str, dict[int, Path]], window_cfg: 
     default_jepa = spread([r["success"]["jepa"] for r in default])
     return {
         "task": row["task"], "obs": row["obs"], "experiment": row["experiment"], "budget": row["budget"],
+        "variant": main[0]["variant"], "predictor": main[0]["predictor"],
         "seeds": main,
         "default": {"experiment": "default", "seeds": [{k: r[k] for k in ("seed", "plan_ms", "train_min", "probe_r2",
                                                                           "folder")} | {"success": {"jepa": r["success"]["jepa"]}}
@@ -255,6 +259,18 @@ def success_table(rows: list[Row], detailed: bool) -> str:
     return markdown_table(header, lines)
 
 
+def per_task_table(rows: list[Row]) -> str:
+    """Rows whose task has its own evaluation tasks (OGBench's five): each agent's success per task and
+    their mean (OGBench's headline), every seed; empty (no section) when no row has them."""
+    lines = [[r["task"], r["obs"], str(x["seed"]), agent, " / ".join(f"{name} {pct(t['success_rate'])}" for name, t in
+                                                                    p["tasks"].items()), pct(p["mean_success_rate"])]
+             for r in rows for x in r["seeds"] for agent, p in x.get("per_task", {}).items()]
+    if not lines:
+        return ""
+    table = markdown_table(["task", "obs", "seed", "agent", "success per evaluation task", "mean over tasks"], lines)
+    return f"Per evaluation task (the pairs cycle the task's own evaluation tasks):\n\n{table}\n\n"
+
+
 def write_docs(measured: dict[str, Any], command: str) -> None:
     rows = measured["rows"]
     seeds = measured["seeds"]
@@ -274,6 +290,7 @@ def write_docs(measured: dict[str, Any], command: str) -> None:
           f"{x['probe']['effective_rank']:.1f}", f"{x['probe']['latent_std_min']:.3f}", f"{x['probe']['pred_error']:.4f}",
           f"{x['probe']['copy_baseline_error']:.4f}", f"{x['probe']['plannability']:.2f}", str(len(x["warnings"]))]
          for r in rows for x in r["seeds"]])
+    per_task = per_task_table(rows)
     recipe_table = markdown_table(["task", "obs", "recipe", "planner", "budget"], [
         [r["task"], r["obs"], f"`configs/experiment/{r['experiment']}.yaml`", r["seeds"][0]["planner"],
          ", ".join(f"{k} {v}" for k, v in r["budget"].items())] for r in rows])
@@ -301,7 +318,7 @@ wall minutes of every pipeline of the row, over all sittings.
 
 {success_table(rows, detailed=True)}
 
-The recipes (planner with its horizon H and candidates x iterations) and the budgets of the rows:
+{per_task}The recipes (planner with its horizon H and candidates x iterations) and the budgets of the rows:
 
 {recipe_table}
 
@@ -325,9 +342,9 @@ true action sequence has lower energy than random ones. Warnings: the probe's (`
 ## measurements.json
 
 `{{"suite", "date", "machine", "seeds", "eval_seed", "eval_episodes", "env_speed", "collection_speed",
-"rows": [{{"task", "obs", "experiment", "budget", "seeds": [{{"seed", "success": {{"jepa", "oracle", "gcbc",
-"random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "probe_r2", "probe", "warnings",
-"experiment", "planner", "folder"}}], "default": {{"experiment", "seeds": [{{"seed", "success": {{"jepa"}},
+"rows": [{{"task", "obs", "experiment", "budget", "variant", "predictor", "seeds": [{{"seed", "success": {{"jepa",
+"oracle", "gcbc", "random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "probe_r2", "probe", "warnings",
+"experiment", "variant", "predictor", "per_task", "planner", "folder"}}], "default": {{"experiment", "seeds": [{{"seed", "success": {{"jepa"}},
 "plan_ms", "train_min", "probe_r2", "folder"}}]}}, "summary": {{"jepa", "default", "gcbc": {{"mean", "std",
 "worst"}}, "oracle", "random": {{"mean"}}, "default_over_tuned"}}, "row_minutes", "collect",
 "windows_per_s", "train_samples_per_s"}}]}}`. Success rates are fractions; oracle and random are copied into

@@ -193,12 +193,15 @@ def write_videos(run_dir: Path, name: str, env: Any, results: list, pairs: list[
         write_video(run_dir / "videos" / f"{name}_pair{result.pair:03d}_{kind}.mp4", frames, cfg.video.fps)
 
 
-def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, max_steps: int, solved_at_start: int) -> dict:
+def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, model: WorldModel, max_steps: int,
+                    solved_at_start: int) -> dict:
     """Everything needed to reproduce or compare the numbers: pair rule, budgets, thresholds."""
     threshold = env.unwrapped.success_threshold
     return {
         "task": meta.task,
         "obs": meta.obs,
+        "variant": env.unwrapped.variant,  # a stochastic variant's name, or None
+        "predictor": "latent_variable" if model.code_dim else "deterministic",
         "checkpoint": str(cfg.checkpoint),
         "experiment": experiment_name(),  # configs/experiment/<name>.yaml: the recipe planned with
         "pairs": "env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ... (a task with "
@@ -272,7 +275,7 @@ def main(cfg: DictConfig) -> None:
     max_steps = cfg.max_steps or TASKS[meta.task].max_episode_steps
     pairs, solved_at_start = held_out_pairs(env, cfg.episodes, cfg.seed, collection_seed(model_cfg))
     ctx = Context(cfg, model, model_cfg, acting, run_dir)
-    spec = evaluation_spec(cfg, meta, env, max_steps, solved_at_start)
+    spec = evaluation_spec(cfg, meta, env, model, max_steps, solved_at_start)
     results: dict[str, Any] = {"spec": spec, "agents": {}, "episodes": {}}
     for name in cfg.agents:
         agent = AGENTS[name](ctx)

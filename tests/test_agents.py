@@ -349,6 +349,7 @@ def test_evaluate_writes_results_and_videos(repo_root: Path, tiny_checkpoint: Pa
     # the recipe the checkpoint records, said on the first line; energy= changed one part of it
     assert results["spec"]["experiment"] == "default" and results["spec"]["energy_name"] == "latent"
     assert results["spec"]["planner_name"] == "cem"
+    assert results["spec"]["variant"] is None and results["spec"]["predictor"] == "deterministic"
     assert proc.stdout.startswith("recipe: experiment=default (recorded in the checkpoint")
     videos = sorted((out / "videos").glob("*.mp4"))
     assert len(videos) == 2 and imageio.mimread(videos[0])[0].shape[1] == 128

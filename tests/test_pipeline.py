@@ -175,6 +175,18 @@ def test_scale_section_states_the_ratio_of_many_envs_to_one_and_flags_differing_
     assert "999,900" in text and "82.2 s" in text and "2.90 GB" in text
 
 
+def test_rows_with_evaluation_tasks_get_a_per_task_table_and_others_none() -> None:
+    from scripts.benchmark import per_task_table
+
+    per_task = {"jepa": {"tasks": {"task1": {"success_rate": 0.8}, "task2": {"success_rate": 0.4}},
+                         "mean_success_rate": 0.6}}
+    rows = [{"task": "cube-single", "obs": "state", "seeds": [{"seed": 0, "per_task": per_task}]},
+            {"task": "reacher", "obs": "state", "seeds": [{"seed": 0, "per_task": {}}]}]
+    table = per_task_table(rows).splitlines()
+    assert table[-2] == "| cube-single | state | 0 | jepa | task1 80% / task2 40% | 60% |" and len(table) == 6
+    assert per_task_table(rows[1:]) == ""
+
+
 def test_pipeline_passes_the_recipe_and_its_overrides_to_every_stage() -> None:
     from scripts.pipeline import recipe_overrides
 
