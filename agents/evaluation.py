@@ -1,10 +1,13 @@
 """Held-out evaluation: the same start/goal pairs for every agent, honest statistics, a table.
 
-Pairs come from ``env.unwrapped.sample_task`` with generators ``default_rng([seed, i])`` (the
+Two ways to draw pairs (``scripts/evaluate.py pairs=sampled | trajectory``). :func:`held_out_pairs`
+(protocol (b)): ``env.unwrapped.sample_task`` with generators ``default_rng([seed, i])`` (the
 collection draws episode ``i`` from ``[collection_seed, i]``), so an evaluation seed that differs from
 the dataset's collection seed never replays a training episode; equal seeds are refused. A task with
 its own evaluation tasks (``envs.protocols.EvaluationTasks``: OGBench's five) gets pairs of each in
 turn, and its success is also reported per task and as their mean, as OGBench reports it.
+:func:`trajectory_pairs` (protocol (a), the anchors'): start and goal ``offset`` steps apart on
+held-out trajectories of the collection policy, rolled from the evaluation seed.
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from tqdm import tqdm
 
+from envs.collection import rollout
 from envs.errors import UserInputError
-from envs.protocols import EvaluationTasks
+from envs.policies import ExplorationPolicy
+from envs.protocols import EvaluationTasks, TrajectoryPairs
+
+# An achieved goal that changed by at most this much (norm) between start and goal "did not move"
+MOVED = 1e-6
 
 
 @runtime_checkable
@@ -80,6 +88,8 @@ class EpisodeResult:
     distances: list[float] = field(repr=False)  # at reset and after every step
     energies: list[float] = field(repr=False)  # the agent's planned energy before every step (NaN if none)
     frames: list[np.ndarray] | None = field(default=None, repr=False)  # observation frames, if recorded
+    # info["achieved_goal"] at reset and after every step, kept with the frames only (the video's error plot)
+    achieved_goals: list[np.ndarray] | None = field(default=None, repr=False)
 
 
 def held_out_pairs(env: Any, episodes: int, seed: int, collection_seed: int | None) -> tuple[list[dict], int]:
@@ -88,11 +98,7 @@ def held_out_pairs(env: Any, episodes: int, seed: int, collection_seed: int | No
     ``sample_task`` already avoids starts that succeed; a reset that still reports success (a task
     whose check differs after settling) is counted and replaced rather than scored as a free win.
     """
-    if collection_seed is not None and seed == collection_seed:
-        raise UserInputError(
-            f"seed={seed} is the dataset's collection seed: evaluation pairs would repeat training episodes; "
-            "pick another seed"
-        )
+    check_seeds(seed, collection_seed)
     tasks = evaluation_tasks(env)
     pairs, solved_at_start, index = [], 0, 0
     while len(pairs) < episodes:
@@ -110,6 +116,84 @@ def held_out_pairs(env: Any, episodes: int, seed: int, collection_seed: int | No
     return pairs, solved_at_start
 
 
+def check_seeds(seed: int, collection_seed: int | None) -> None:
+    if collection_seed is not None and seed == collection_seed:
+        raise UserInputError(
+            f"seed={seed} is the dataset's collection seed: evaluation pairs would repeat training episodes; "
+            "pick another seed"
+        )
+
+
+def trajectory_pairs(
+    env: Any,
+    episodes: int,
+    seed: int,
+    collection_seed: int | None,
+    offset: int,
+    policy: ExplorationPolicy,
+    make_rollout_env: Callable[[], Any],
+) -> tuple[list[dict], dict[str, int]]:
+    """Protocol (a): ``episodes`` specs whose start and goal lie ``offset`` steps apart on held-out trajectories.
+
+    Trajectory ``i`` is :func:`envs.collection.rollout` of ``policy`` in ``make_rollout_env()`` (the task as
+    collection builds it, to its time limit) from ``default_rng([seed, i])``: episode ``i`` of a
+    collection with the evaluation seed, so never a training episode (equal seeds are refused). From
+    it, ``t`` is drawn uniformly from ``0 .. steps - offset`` with ``default_rng([seed, i, 1])``, and
+    the spec is the task's ``spec_from_states(state[t], state[t + offset])`` (``envs.protocols.
+    TrajectoryPairs``; a task without it is refused in one line). Skipped, each for the next
+    trajectory: ``unmoved`` (the achieved goal, Push-T's block, did not move between ``t`` and ``t +
+    offset``: the goal would be the start) and ``solved_at_start`` (the reset to the spec already
+    succeeds) and ``refused`` (the task refuses the spec: a state it cannot hold). Returns the specs
+    and those counts, with ``trajectories`` (how many were rolled).
+    """
+    check_seeds(seed, collection_seed)
+    task = env.unwrapped
+    if not isinstance(task, TrajectoryPairs):
+        raise UserInputError(
+            f"pairs=trajectory needs a task whose episode spec can hold a state of a trajectory (spec_from_states); "
+            f"{type(task).__name__} has none: use pairs=sampled"
+        )
+    if not isinstance(offset, int) or offset < 1:
+        raise UserInputError(f"pairs.offset must be a whole number of at least 1, got {offset!r}")
+    rollout_env = make_rollout_env()
+    counts = {"trajectories": 0, "unmoved": 0, "solved_at_start": 0, "refused": 0}
+    pairs: list[dict] = []
+    limit = max(100, 20 * episodes)  # trajectories tried before the policy is said to seldom move the goal
+    try:
+        while len(pairs) < episodes:
+            if counts["trajectories"] >= limit:
+                raise UserInputError(
+                    f"pairs=trajectory found {len(pairs)} of {episodes} pairs in {limit} trajectories "
+                    f"({counts['unmoved']} did not move in {offset} steps, {counts['solved_at_start']} started "
+                    "solved): the policy seldom moves what the goal measures; try another pairs.policy or pairs.offset"
+                )
+            index = counts["trajectories"]
+            trajectory = rollout(rollout_env, policy, seed, index)
+            counts["trajectories"] += 1
+            if trajectory.num_steps < offset:
+                raise UserInputError(
+                    f"pairs.offset={offset} is longer than the task's trajectories ({trajectory.num_steps} steps)"
+                )
+            t = int(np.random.default_rng([seed, index, 1]).integers(trajectory.num_steps - offset + 1))
+            achieved, states = trajectory.infos["achieved_goal"], trajectory.infos["state"]
+            if np.linalg.norm(achieved[t + offset] - achieved[t]) <= MOVED:
+                counts["unmoved"] += 1
+                continue
+            spec = task.spec_from_states(states[t], states[t + offset])
+            try:
+                _, info = env.reset(seed=seed, options=spec)
+            except UserInputError:  # a state the spec cannot hold (Push-T: the pusher squeezed into the block)
+                counts["refused"] += 1
+                continue
+            if info["success"]:
+                counts["solved_at_start"] += 1
+                continue
+            pairs.append(spec)
+    finally:
+        rollout_env.close()
+    return pairs, counts
+
+
 def evaluation_tasks(env: Any) -> list[str]:
     """The env's own evaluation tasks (OGBench's), or none."""
     task = env.unwrapped
@@ -124,6 +208,8 @@ class Episode:
         self.obs, self.info = env.reset(seed=seed + pair, options=spec)
         self.distances, self.energies, self.act_ms = [float(self.info["distance"])], [], []
         self.frames = [env.unwrapped.render_frame(frame_size)] if frame_size else None
+        keep = frame_size and "achieved_goal" in self.info  # the task contract's; a test's toy env may lack it
+        self.achieved_goals = [np.asarray(self.info["achieved_goal"])] if keep else None
         self.steps_to_success: int | None = None
 
     def step(self, action: np.ndarray, ms: float, energy: float, max_steps: int, stop_on_success: bool) -> bool:
@@ -134,6 +220,8 @@ class Episode:
         self.distances.append(float(self.info["distance"]))
         if self.frames is not None:
             self.frames.append(self.env.unwrapped.render_frame(self.frame_size))
+        if self.achieved_goals is not None:
+            self.achieved_goals.append(np.asarray(self.info["achieved_goal"]))
         if self.info["success"] and self.steps_to_success is None:
             self.steps_to_success = len(self.act_ms)
         return (self.info["success"] and stop_on_success) or terminated or truncated or len(self.act_ms) >= max_steps
@@ -149,6 +237,7 @@ class Episode:
             distances=self.distances,
             energies=self.energies,
             frames=self.frames,
+            achieved_goals=self.achieved_goals,
         )
 
 
@@ -267,7 +356,7 @@ def summarize_per_task(results: list[EpisodeResult], pairs: list[dict], env: Any
 def episode_record(result: EpisodeResult) -> dict[str, Any]:
     """The JSON-friendly part of an episode (no frames, no per-step timings)."""
     record = asdict(result)
-    for key in ("frames", "act_ms", "energies"):
+    for key in ("frames", "achieved_goals", "act_ms", "energies"):
         record.pop(key)
     return record
 
@@ -306,7 +395,7 @@ def evaluate_agent(
             if kept[result.success] < videos:
                 kept[result.success] += 1
             else:
-                result.frames = None
+                result.frames = result.achieved_goals = None
 
     try:
         return play(envs, agent, list(enumerate(pairs)), seed, max_steps, stop_on_success, record, done)

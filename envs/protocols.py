@@ -47,3 +47,26 @@ class EvaluationTasks(Protocol):
 
     def evaluation_task_of(self, spec: Mapping[str, Any]) -> str | None:
         """The name of the evaluation task ``spec`` belongs to, or None."""
+
+
+@runtime_checkable
+class TrajectoryPairs(Protocol):
+    """A task whose episode spec can hold a start and a goal taken from a trajectory (evaluation
+    protocol (a), ``pairs=trajectory``: Push-T); a task without it is refused there in one line."""
+
+    def spec_from_states(self, start_state: np.ndarray, goal_state: np.ndarray) -> dict[str, Any]:
+        """The episode spec that starts at ``start_state`` and whose goal is ``goal_state`` (two
+        ``info["state"]`` of one trajectory); the task says what it drops (velocities: specs start at rest)."""
+
+
+@runtime_checkable
+class GoalErrors(Protocol):
+    """A task whose goal is more than one distance (Push-T's pose: position and angle); evaluation
+    videos plot these errors per step instead of the single distance."""
+
+    def goal_errors(self, achieved: np.ndarray, desired: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
+        """Per step errors of ``achieved (T, g)`` goals to ``desired (g,)``: ``{label: (errors (T,), tolerance)}``."""
+
+    def goal_outline(self, size: int) -> np.ndarray:
+        """The current goal's outline in a ``size`` pixel frame of the observation camera: ``(K, 2)``
+        polygon corners as (column, row), drawn onto video frames only, never into observations."""

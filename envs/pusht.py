@@ -33,16 +33,21 @@ and it never drifts on its own (the XML says why not Coulomb contact with the fl
 * Episode spec ``{"start": [x, y, theta], "pusher": [x, y], "goal": [x, y, theta], "goal_pusher": [x,
   y]}`` (metres, radians; everything at rest): the block's start pose and the pusher's start, the
   block's goal pose and where the pusher is in the goal configuration (the goal observation shows
-  both). Two evaluation protocols fit it: (a) the goal is the state 25 steps ahead on a held-out
-  trajectory, ``goal_pusher`` the pusher's position there (later work); (b) what :meth:`sample_task`
+  both). Two evaluation protocols fit it (``scripts/evaluate.py pairs=trajectory | sampled``): (a) the
+  start is the state at a random step of a held-out trajectory and the goal the block pose 25 steps
+  later, ``goal_pusher`` the pusher's position there (:meth:`spec_from_states`; the velocities at the
+  start are dropped, so a block still coasting there, by at most ~5 mm, starts at rest: the
+  trajectory's own 25 actions replayed from rest reached the goal in 50 of 50 pairs of seed 1000);
+  (b) what :meth:`sample_task`
   draws: block start and goal centroids uniform within 0.15 m of the centre (gym-pusht's 100..400
   px), yaws uniform, the goal turned by at least ``min_rotation`` (60 degrees) either way round from
   the start, so that a push from one side does not finish it; the pusher starts uniform within 0.2 m
   (gym-pusht's 50..450 px), clear of the block, and its goal place is fixed relative to the goal
   block: on the stem's axis, ``clearance`` (10 mm) beyond its foot (:meth:`rest_position`).
 * Pixels: the top-down view of the arena with its walls; the goal is never drawn into an observation
-  (the goal image says where). Evaluation videos show the goal frame beside every frame, so no goal
-  outline is drawn into them either.
+  (the goal image says where). Evaluation videos show the goal frame beside every frame and draw the
+  goal T's outline onto their copies of the frames (:meth:`goal_outline`), and plot the block's
+  position and angle errors under them (:meth:`goal_errors`).
 """
 
 from __future__ import annotations
@@ -239,6 +244,7 @@ class PushTTask(GoalTask):
         dt = model.opt.timestep * action_repeat
         self._speed = max_step / dt  # m/s of the velocity servo per unit of action
         view = TopDownView((0.0, 0.0), 2 * float(east.pos[0] + east.size[0]))  # arena and walls
+        self.view = view  # goal_outline projects with it
         super().__init__(model, mujoco.MjData(model), view, dt, obs, image_size, render_mode)
 
     # ----- episodes ----------------------------------------------------------------------------
@@ -262,6 +268,27 @@ class PushTTask(GoalTask):
         the stem's axis, ``clearance`` beyond its foot."""
         foot = self.shape.stem_center - self.shape.stem_half[1]
         return to_world(np.array([0.0, foot - self.radius - self.clearance]), pose)
+
+    def spec_from_states(self, start_state: np.ndarray, goal_state: np.ndarray) -> dict[str, Any]:
+        """Protocol (a)'s episode spec from two states of one trajectory (``info["state"]``): the block
+        and the pusher where ``start_state`` has them, the goal pose and ``goal_pusher`` where
+        ``goal_state`` has them. Velocities are dropped: the episode starts at rest (module docstring).
+        A pusher or block pressed into a wall's soft contact (under a millimetre) is moved back to the
+        wall, so that the spec is valid; a pusher pressed into the block stays (``max_overlap``)."""
+        pusher, start = split_state(start_state)
+        goal_pusher, goal = split_state(goal_state)
+        start, goal = self._inside_walls(start), self._inside_walls(goal)
+        pusher, goal_pusher = (np.clip(p, -self.reach, self.reach) for p in (pusher, goal_pusher))
+        return {"start": start.tolist(), "pusher": pusher.tolist(), "goal": goal.tolist(),
+                "goal_pusher": goal_pusher.tolist()}
+
+    def _inside_walls(self, pose: np.ndarray) -> np.ndarray:
+        """``pose`` shifted in x and y by as much as its T's corners reach past the walls (usually nothing)."""
+        corners = to_world(self.shape.polygon(), pose)
+        below = np.maximum(-self.half_arena - corners.min(axis=0), 0.0)
+        above = np.maximum(corners.max(axis=0) - self.half_arena, 0.0)
+        shift = below - above
+        return np.array([pose[0] + shift[0], pose[1] + shift[1], pose[2]])
 
     def _apply_task(self, spec: Mapping[str, Any]) -> None:
         start, goal = spec_vector(spec, "start", 3), spec_vector(spec, "goal", 3)
@@ -364,6 +391,19 @@ class PushTTask(GoalTask):
         metres, 0 where it touches (or sinks into the soft contact)."""
         local = np.einsum("...i,...ij->...j", pusher - pose[..., :2], rotation(pose[..., 2]))  # to_block_frame, batched
         return np.maximum(self.shape.signed_distance(local) - self.radius, 0.0)
+
+    def goal_errors(self, achieved: np.ndarray, desired: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
+        """The block's position error (mm) and angle error (degrees, wrapped: the shorter way round) per
+        step of ``achieved (T, 3)`` block poses to the goal pose ``desired (3,)``, with their tolerances."""
+        error = np.asarray(achieved, dtype=np.float64) - np.asarray(desired, dtype=np.float64)
+        return {
+            "position error (mm)": (1000.0 * np.hypot(error[:, 0], error[:, 1]), 1000.0 * self.position_tolerance),
+            "angle error (deg)": (np.degrees(np.abs(wrap_angle(error[:, 2]))), float(np.degrees(self.angle_tolerance))),
+        }
+
+    def goal_outline(self, size: int) -> np.ndarray:
+        """The goal T's 8 corners in a ``size`` pixel frame of the observation camera, (column, row)."""
+        return self.view.pixels(to_world(self.shape.polygon(), self._goal[:3]), size)
 
     def in_contact(self) -> bool:
         """Whether the pusher touches the block now (a contact between them in the current state)."""

@@ -29,6 +29,15 @@ class TopDownView:
     extent: float  # side of the square of floor that fills the frame, in metres
     height: float = 5.0  # camera height above the floor; only has to clear the tallest geom
 
+    def pixels(self, points: np.ndarray, size: int) -> np.ndarray:
+        """Where world points ``(..., 2)`` (x, y on the floor) fall in a ``size`` pixel frame of this view:
+        ``(..., 2)`` (column, row) in pixel units, (0, 0) the top-left corner of the top-left pixel."""
+        points = np.asarray(points, dtype=np.float64)
+        scale = size / self.extent
+        column = (points[..., 0] - self.center[0]) * scale + size / 2
+        row = size / 2 - (points[..., 1] - self.center[1]) * scale
+        return np.stack([column, row], axis=-1)
+
 
 class FrameRenderer:
     """Renders square RGB frames of a model's data from one :class:`TopDownView`."""

@@ -3,6 +3,7 @@
     python scripts/evaluate.py checkpoint=RUN_OR_FILE episodes=20 seed=1000 out=PATH  # the checkpoint's recipe
     python scripts/evaluate.py checkpoint=RUN_OR_FILE experiment=default planner=mppi  # or another one
     python scripts/evaluate.py ... agents=[jepa,oracle,random,gcbc] planner=mppi video.episodes=2
+    python scripts/evaluate.py ... pairs=trajectory  # protocol (a): goal 25 steps ahead on held-out trajectories, 50 steps
 
 Writes into ``out``: config.yaml, results.json (rewritten after every agent, so an interrupted run
 keeps what finished), videos/<agent>_pair<i>_<success|failure>.mp4 and, with gcbc, gcbc.safetensors.
@@ -34,6 +35,7 @@ from agents.evaluation import (
     select_for_video,
     summarize,
     summarize_per_task,
+    trajectory_pairs,
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, RecedingHorizon
@@ -43,7 +45,7 @@ from envs.builder import build
 from envs.dataset import META_KEY, find_data_dir, load_episodes, read_metadata
 from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
-from envs.protocols import Simulator
+from envs.protocols import GoalErrors, Simulator
 from envs.registry import TASKS
 from worldmodel.checkpoint import checkpoint_path, load_world_model, read_meta
 from worldmodel.runtime import (
@@ -182,19 +184,67 @@ def collection_seed(model_cfg: DictConfig) -> int | None:
 
 
 def write_videos(run_dir: Path, name: str, env: Any, results: list, pairs: list[dict], cfg: DictConfig) -> None:
+    """The selected episodes' videos; a task with ``GoalErrors`` (Push-T) gets its goal's outline drawn on
+    the frames and its errors (block position, angle) plotted under them."""
+    task = env.unwrapped
     for result in select_for_video(results, cfg.video.episodes):
-        env.reset(options=pairs[result.pair])
-        goal = env.unwrapped.render_goal_frame(cfg.video.size)
+        _, info = env.reset(options=pairs[result.pair])
+        goal = task.render_goal_frame(cfg.video.size)
+        errors = outline = None
+        if isinstance(task, GoalErrors) and result.achieved_goals:
+            errors = task.goal_errors(np.stack(result.achieved_goals), np.asarray(info["desired_goal"]))
+            outline = task.goal_outline(cfg.video.size)
         outcome = "success" if result.success else "failure"
         if result.steps_to_success is not None:
             outcome += f" (first at step {result.steps_to_success})"
-        frames = episode_frames(result.frames, goal, result.distances, result.energies, f"{name} pair {result.pair}: {outcome}")
+        frames = episode_frames(result.frames, goal, result.distances, result.energies,
+                                f"{name} pair {result.pair}: {outcome}", errors, outline)
         kind = "success" if result.success else "failure"
         write_video(run_dir / "videos" / f"{name}_pair{result.pair:03d}_{kind}.mp4", frames, cfg.video.fps)
 
 
+def pair_policy(cfg: DictConfig) -> dict[str, Any]:
+    """The policy config that rolls protocol (a)'s held-out trajectories: ``pairs.policy`` names one of
+    configs/policy/ (null: the task's collection default, ``task.collect.policy``), composed as collect does."""
+    name = cfg.pairs.policy or cfg.task.collect.policy
+    if not (Path(__file__).resolve().parents[1] / "configs" / "policy" / f"{name}.yaml").is_file():
+        raise UserInputError(f"pairs.policy={name} is not in configs/policy/; name one of its files (or null)")
+    return OmegaConf.to_container(hydra.compose(config_name=f"policy/{name}").policy, resolve=True)
+
+
+def draw_pairs(cfg: DictConfig, env: Any, model_cfg: DictConfig, task: str) -> tuple[list[dict], dict[str, Any]]:
+    """The evaluation pairs of ``cfg.pairs.kind`` and what results.json records of how they were drawn."""
+    seed = collection_seed(model_cfg)
+    if cfg.pairs.kind == "sampled":
+        pairs, solved_at_start = held_out_pairs(env, cfg.episodes, cfg.seed, seed)
+        return pairs, {
+            "pairs": "protocol (b), sampled: env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ... "
+            "(a task with evaluation tasks: sample_evaluation_task(pair % tasks, ...)); pairs whose reset already "
+            "succeeds are replaced",
+            "solved_at_start": solved_at_start,
+        }
+    if OmegaConf.select(cfg, "pairs.offset") is None or "policy" not in cfg.pairs:
+        raise UserInputError("pairs.kind=trajectory needs pairs.offset and pairs.policy: choose it with pairs=trajectory")
+    policy = pair_policy(cfg)
+    pairs, counts = trajectory_pairs(env, cfg.episodes, cfg.seed, seed, cfg.pairs.offset, build(policy, "pairs.policy"),
+                                     lambda: envs.make(task, obs="state", collection=True))
+    return pairs, {
+        "pairs": f"protocol (a), trajectory: trajectory i = envs.collection.rollout(policy, seed, i) (episode i of a "
+        f"collection with the evaluation seed), t uniform in 0..steps-{cfg.pairs.offset} from default_rng([seed, i, 1]), "
+        f"spec = task.spec_from_states(state[t], state[t + {cfg.pairs.offset}]) (the start at rest); trajectories whose "
+        "achieved goal did not move from t to t + offset (unmoved), whose reset already succeeds (solved_at_start) or "
+        "whose spec the task refuses (refused) are skipped",
+        "pairs_offset": cfg.pairs.offset,
+        "pairs_policy": policy,
+        "pairs_trajectories": counts["trajectories"],
+        "pairs_unmoved": counts["unmoved"],
+        "pairs_refused": counts["refused"],
+        "solved_at_start": counts["solved_at_start"],
+    }
+
+
 def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, model: WorldModel, max_steps: int,
-                    solved_at_start: int) -> dict:
+                    drawn: dict[str, Any]) -> dict:
     """Everything needed to reproduce or compare the numbers: pair rule, budgets, thresholds."""
     threshold = env.unwrapped.success_threshold
     return {
@@ -204,10 +254,9 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, model: WorldMod
         "predictor": "latent_variable" if model.code_dim else "deterministic",
         "checkpoint": str(cfg.checkpoint),
         "experiment": experiment_name(),  # configs/experiment/<name>.yaml: the recipe planned with
-        "pairs": "env.unwrapped.sample_task(numpy.random.default_rng([seed, i])), i = 0, 1, ... (a task with "
-        "evaluation tasks: sample_evaluation_task(pair % tasks, ...)); pairs whose reset already succeeds are replaced",
+        "pairs_kind": cfg.pairs.kind,  # configs/pairs/<kind>.yaml: sampled (protocol b) or trajectory (a)
+        **drawn,
         "seed": cfg.seed,
-        "solved_at_start": solved_at_start,
         "max_steps": max_steps,
         "success": "info['success'] at the first success (episode stops there)" if cfg.stop_on_success
         else "info['success'] after the last step (max_steps, or earlier if the env ends the episode)",
@@ -273,9 +322,9 @@ def main(cfg: DictConfig) -> None:
     env = acting[0]
     check_oracle(cfg, env)
     max_steps = cfg.max_steps or TASKS[meta.task].max_episode_steps
-    pairs, solved_at_start = held_out_pairs(env, cfg.episodes, cfg.seed, collection_seed(model_cfg))
+    pairs, drawn = draw_pairs(cfg, env, model_cfg, meta.task)
     ctx = Context(cfg, model, model_cfg, acting, run_dir)
-    spec = evaluation_spec(cfg, meta, env, model, max_steps, solved_at_start)
+    spec = evaluation_spec(cfg, meta, env, model, max_steps, drawn)
     results: dict[str, Any] = {"spec": spec, "agents": {}, "episodes": {}}
     for name in cfg.agents:
         agent = AGENTS[name](ctx)

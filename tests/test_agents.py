@@ -22,6 +22,7 @@ from agents.evaluation import (
     select_for_video,
     summarize,
     summarize_per_task,
+    trajectory_pairs,
     wilson_interval,
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
@@ -291,10 +292,8 @@ def test_gcbc_fits_hindsight_actions_and_round_trips(tmp_path: Path) -> None:
     assert GCBCAgent(loaded).act(obs, {})[0] > 0.5  # the goal lies along +x
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained state-reacher world model saved in the real checkpoint format, recording that it
-    was trained with experiment=default (its energy needs the dataset: tests without one say energy=latent)."""
+def save_tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, task: str = "reacher", state_dim: int = 8) -> Path:
+    """An untrained state world model of ``task`` saved in the real checkpoint format."""
     from worldmodel.checkpoint import save_checkpoint
     from worldmodel.world_model import build_world_model
 
@@ -305,12 +304,19 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg.model.latent_dim = 16
     cfg.model.regularizer = None
     cfg.model.predictor = OmegaConf.load(root / "configs" / "model" / "predictor" / "residual.yaml")  # a defaults entry
-    model = build_world_model(cfg.model, [8], 2)
-    meta = {"task": "reacher", "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [8], "state_dim": 8,
-            "step": 0, "experiment": "default"}
+    model = build_world_model(cfg.model, [state_dim], 2)
+    meta = {"task": task, "obs": "state", "image_size": None, "action_dim": 2, "obs_shape": [state_dim],
+            "state_dim": state_dim, "step": 0, "experiment": "default"}
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
     save_checkpoint(path, model, torch.optim.Adam(model.parameters()), cfg, meta)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained state-reacher world model saved in the real checkpoint format, recording that it
+    was trained with experiment=default (its energy needs the dataset: tests without one say energy=latent)."""
+    return save_tiny_checkpoint(tmp_path_factory)
 
 
 def run_evaluate(repo_root: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -451,3 +457,43 @@ def test_an_agent_of_one_env_is_refused_many_in_one_line() -> None:
     pairs, _ = held_out_pairs(PointEnv(), 2, seed=4, collection_seed=0)
     with pytest.raises(UserInputError, match="one env at a time"):
         evaluate_agent([PointEnv(), PointEnv()], OneEnvAgent(), pairs, 4, 5, "one", False)
+
+
+def test_trajectory_pairs_are_refused_in_one_line_for_a_task_without_the_hook() -> None:
+    def no_rollouts() -> None:
+        raise AssertionError("refused before any trajectory is rolled")
+
+    with pytest.raises(UserInputError, match="pairs=trajectory needs a task whose episode spec can hold a state .*"
+                                              "PointEnv has none: use pairs=sampled"):
+        trajectory_pairs(PointEnv(), 2, seed=1, collection_seed=0, offset=25, policy=None, make_rollout_env=no_rollouts)
+
+
+def test_evaluate_draws_protocol_a_pairs_from_trajectories_and_says_so(repo_root: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                                      tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """pairs=trajectory on pusht: 50-step episodes on goals 25 steps ahead, recorded in results.json's spec;
+    its video plots the block's errors. On reacher (no spec_from_states) it is refused in one line."""
+    checkpoint = save_tiny_checkpoint(tmp_path_factory, task="pusht", state_dim=11)
+    out = tmp_path / "a"
+    proc = run_evaluate(repo_root, f"checkpoint={checkpoint}", "pairs=trajectory", "agents=[random]", "episodes=2",
+                        "video.episodes=1", "video.size=64", f"out={out}")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    spec = results["spec"]
+    assert spec["pairs_kind"] == "trajectory" and spec["pairs"].startswith("protocol (a), trajectory")
+    assert spec["max_steps"] == 50 and spec["pairs_offset"] == 25
+    assert spec["pairs_policy"]["_target_"] == "envs.policies.EdgePushes"  # pusht's collect.policy
+    assert spec["pairs_trajectories"] == 2 + spec["pairs_unmoved"] + spec["solved_at_start"] + spec["pairs_refused"]
+    assert all(r["steps"] == 50 for r in results["episodes"]["random"])
+    assert len(list((out / "videos").glob("random_pair*.mp4"))) == 1
+    refused = run_evaluate(repo_root, f"checkpoint={tiny_checkpoint}", "pairs=trajectory", f"out={tmp_path / 'b'}")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "pairs=trajectory needs a task whose episode spec can hold a state" in refused.stderr
+
+
+def test_the_pairs_config_is_checked_in_one_line() -> None:
+    from worldmodel.validation import check_script_config
+
+    with pytest.raises(UserInputError, match="pairs.kind must be one of: sampled, trajectory"):
+        check_script_config(OmegaConf.create({"checkpoint": "c", "pairs": {"kind": "anchors"}}), "evaluate")
+    with pytest.raises(UserInputError, match="pairs.offset must be a whole number of at least 1"):
+        check_script_config(OmegaConf.create({"checkpoint": "c", "pairs": {"kind": "trajectory", "offset": 0}}), "evaluate")

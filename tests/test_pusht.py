@@ -1,5 +1,6 @@
 """Push-T: pushing moves the block and a scripted push succeeds, no drift, success/distance known answers,
-the documented goal-area coverage, the pushing policy against uniform actions, the collection summary.
+the documented goal-area coverage, the pushing policy against uniform actions, the collection summary,
+evaluation protocol (a)'s pairs from trajectories, and the videos' pose errors and goal outline.
 
 The shared task contract (check_env, determinism, sim state, simulate_batch, goal observations, bad
 specs) runs on pusht through tests/test_envs.py's parametrizations.
@@ -10,15 +11,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 import yaml
+from matplotlib.path import Path as MplPath
 
 import envs
 import envs.pusht
 from agents.baselines import OracleMPC
-from agents.evaluation import run_episode
+from agents.evaluation import episode_record, run_episode, trajectory_pairs
 from agents.planners import CEM
+from agents.video import OUTLINE_COLOR, curves, episode_frames, write_video
 from envs.builder import build
 from envs.collection import CollectionSpec, CoverageGrid, collect, rollout
 from envs.errors import UserInputError
@@ -28,6 +32,7 @@ from envs.pusht import area_coverage
 ROOT = Path(__file__).resolve().parents[1]
 PUSHES = yaml.safe_load((ROOT / "configs" / "policy" / "pushes.yaml").read_text())
 TASK_CONFIG = yaml.safe_load((ROOT / "configs" / "task" / "pusht.yaml").read_text())
+BLOCK_RGB = np.array([131, 150, 168])  # the T as the 128-pixel goal frame shows it (pusht.xml's .467 .533 .6, lit)
 FAR = [0.2, 0.2]  # a pusher place clear of every block pose used below
 
 
@@ -258,3 +263,150 @@ def test_collection_summary_reports_contact_and_block_pose_coverage(tmp_path: Pa
     assert summary["frames"] == 2 * 301 and 0.2 < summary["contact_fraction"] < 1.0
     assert 0.0 < summary["coverage_per_episode"] <= summary["coverage"] < 0.5
     json.dumps(summary)
+
+
+# ----- evaluation protocol (a): pairs from held-out trajectories ----------------------------------
+def rollout_env(steps: int | None = None):
+    return lambda: envs.make("pusht", obs="state", collection=True, **({"max_episode_steps": steps} if steps else {}))
+
+
+def draw_trajectory_pairs(env, episodes: int, seed: int, offset: int = 25, steps: int | None = None):
+    return trajectory_pairs(env, episodes, seed, 0, offset, build(PUSHES, "policy"), rollout_env(steps))
+
+
+def test_trajectory_pairs_take_the_goal_offset_steps_ahead_and_reset_to_exactly_that(env) -> None:
+    """Known answers, rebuilt independently: trajectory i, step t from default_rng([seed, i, 1]); the reset
+    shows state t's positions at rest and the goal is the block pose and pusher at t + 25."""
+    pairs, counts = draw_trajectory_pairs(env, 3, seed=7)
+    assert counts["trajectories"] == 3 + counts["unmoved"] + counts["solved_at_start"] + counts["refused"]
+    roll, policy, expected = rollout_env()(), build(PUSHES, "policy"), []
+    for i in range(counts["trajectories"]):
+        trajectory = rollout(roll, policy, 7, i)
+        t = int(np.random.default_rng([7, i, 1]).integers(trajectory.num_steps - 25 + 1))
+        start, goal = trajectory.infos["state"][t], trajectory.infos["state"][t + 25]
+        moved = np.linalg.norm(trajectory.infos["achieved_goal"][t + 25] - trajectory.infos["achieved_goal"][t]) > 1e-6
+        spec_ = env.unwrapped.spec_from_states(start, goal)
+        obs, info = env.reset(options=spec_)
+        if not moved or info["success"]:
+            continue
+        expected.append(spec_)
+        # the episode starts where the spec says, at rest; that is where the trajectory was at t (to float32
+        # precision, or moved back to a wall it was pressed into, by under a millimetre)
+        placed = np.array([*spec_["pusher"], *spec_["start"][:2]], np.float32)
+        assert np.array_equal(obs["observation"][:4], placed) and np.all(obs["observation"][6:] == 0)
+        assert np.allclose(placed, start[:4], atol=1e-3) and np.allclose(obs["observation"][4:6], start[4:6], atol=1e-6)
+        # its goal is the block pose at t + 25, and the goal observation holds the pusher there too
+        assert np.array_equal(info["desired_goal"], envs.pusht.wrap_angle(np.array(spec_["goal"])) * [0, 0, 1]
+                              + np.array(spec_["goal"]) * [1, 1, 0])
+        assert np.allclose(info["desired_goal"], trajectory.infos["achieved_goal"][t + 25], atol=1e-3)
+        assert np.allclose(obs["goal"][:4], goal[:4], atol=1e-3) and np.all(obs["goal"][6:] == 0)
+        # starting at rest keeps the goal 25 steps away: the trajectory's own actions, replayed, reach it
+        for action in trajectory.actions[t : t + 25]:
+            _, _, _, _, info = env.step(action)
+        assert info["success"]
+    assert pairs == expected
+    assert draw_trajectory_pairs(env, 3, seed=7) == (pairs, counts)  # reproducible from the seed
+    assert draw_trajectory_pairs(env, 3, seed=8)[0] != pairs
+
+
+def test_trajectory_pairs_skip_unmoved_and_solved_starts_and_refuse_what_they_cannot_do(env) -> None:
+    # one step apart, the block moves less than the tolerances wherever it moves: every pair starts
+    # solved or unmoved, and the search gives up in one line
+    with pytest.raises(UserInputError, match=r"found 0 of 1 pairs in 100 trajectories \(\d+ did not move in 1 steps, "):
+        draw_trajectory_pairs(env, 1, seed=3, offset=1, steps=20)
+    # five steps apart on 60-step trajectories: some blocks stay put, some move within the tolerances
+    pairs, counts = draw_trajectory_pairs(env, 4, seed=3, offset=5, steps=60)
+    assert len(pairs) == 4 and counts["unmoved"] > 0 and counts["solved_at_start"] > 0 and counts["refused"] == 0
+    roll, policy, unmoved, solved = rollout_env(60)(), build(PUSHES, "policy"), 0, 0
+    for i in range(counts["trajectories"]):
+        trajectory = rollout(roll, policy, 3, i)
+        t = int(np.random.default_rng([3, i, 1]).integers(trajectory.num_steps - 5 + 1))
+        block = trajectory.infos["achieved_goal"]
+        if np.linalg.norm(block[t + 5] - block[t]) <= 1e-6:  # a block without contact stays within a micrometre
+            unmoved += 1
+        elif env.reset(options=env.unwrapped.spec_from_states(*trajectory.infos["state"][[t, t + 5]]))[1]["success"]:
+            solved += 1
+    assert (unmoved, solved) == (counts["unmoved"], counts["solved_at_start"])
+    assert not any(env.reset(options=pair)[1]["success"] for pair in pairs)
+    with pytest.raises(UserInputError, match="pairs.offset=50 is longer than the task's trajectories"):
+        draw_trajectory_pairs(env, 1, seed=3, offset=50, steps=40)
+    with pytest.raises(UserInputError, match="collection seed"):
+        trajectory_pairs(env, 1, 0, 0, 25, build(PUSHES, "policy"), rollout_env())
+
+
+def test_a_state_pressed_into_a_wall_gives_a_valid_spec(env) -> None:
+    """Soft contacts let a pusher or a block sink under a millimetre into a wall: the spec puts it at the wall."""
+    task = env.unwrapped
+    reach, half, top = task.reach, task.half_arena, task.shape.bar_center + task.shape.bar_half[1]
+    state = np.zeros(11, np.float32)
+    state[0:2] = [-(reach + 0.0007), 0.1]  # the pusher 0.7 mm into the west wall
+    state[2:6] = [0.0, half - top + 0.0005, 1.0, 0.0]  # the bar's top 0.5 mm into the north wall
+    spec_ = env.unwrapped.spec_from_states(state, state)
+    assert spec_["pusher"][0] == pytest.approx(-reach)
+    corners = envs.pusht.to_world(env.unwrapped.shape.polygon(), np.array(spec_["start"]))
+    assert np.abs(corners).max() == pytest.approx(half)
+    env.reset(options={**spec_, "goal": [0.0, 0.0, 0.0], "goal_pusher": [0.2, 0.2]})
+
+
+# ----- videos: the block's errors under the frames, the goal's outline on them -----------------------
+def test_goal_errors_are_the_block_position_in_mm_and_the_wrapped_angle_in_degrees(env) -> None:
+    desired = np.array([0.1, -0.05, np.pi - 0.1])
+    achieved = np.array([[0.103, -0.046, np.pi - 0.1], [0.1, -0.05, -np.pi + 0.1], [0.08, -0.05, np.pi - 0.1 - np.pi / 2]])
+    errors = env.unwrapped.goal_errors(achieved, desired)
+    position, position_tolerance = errors["position error (mm)"]
+    angle, angle_tolerance = errors["angle error (deg)"]
+    assert position == pytest.approx([5.0, 0.0, 20.0]) and position_tolerance == pytest.approx(20.0)
+    assert angle == pytest.approx([0.0, np.degrees(0.2), 90.0]) and angle_tolerance == pytest.approx(20.0)  # the short way round
+    drawn = curves([0.0, 0.1, 0.2], [np.nan, 1.0, 2.0], errors)
+    assert [(label, side) for label, _, side, _ in drawn] == [
+        ("position error (mm)", "left"), ("angle error (deg)", "left"), ("energy", "right")]
+    assert np.array_equal(drawn[0][1], position) and np.array_equal(drawn[1][1], angle)
+    assert [label for label, *_ in curves([0.0], [np.nan])] == ["distance"]  # no errors, no energy: the distance alone
+
+
+class PushRight:
+    """A scripted agent: the pusher moves right at top speed (into the block from the left)."""
+
+    last_energy = float("nan")
+
+    def reset(self, seed: int | None = None) -> None:
+        pass
+
+    def act(self, obs: dict, info: dict) -> np.ndarray:
+        return np.array([1.0, 0.0], np.float32)
+
+
+def test_episode_video_plots_the_recorded_pose_errors_and_outlines_the_goal(tmp_path: Path) -> None:
+    env = envs.make("pusht", obs="pixels", image_size=32)
+    task = env.unwrapped
+    pair = spec([0.0, 0.0, 0.0], [0.05, 0.0, 0.5], pusher=[-0.1, 0.0])
+    result = run_episode(env, PushRight(), pair, 0, 0, max_steps=5, stop_on_success=False, frame_size=64)
+    assert len(result.achieved_goals) == len(result.frames) == len(result.distances) == 6
+    assert "achieved_goals" not in episode_record(result)  # the JSON record stays small
+    _, info = env.reset(options=pair)
+    errors = task.goal_errors(np.stack(result.achieved_goals), info["desired_goal"])
+    position = errors["position error (mm)"][0]
+    assert position[0] == pytest.approx(50.0) and position[-1] < position[0] - 10  # pushed towards the goal's x
+    assert errors["angle error (deg)"][0][0] == pytest.approx(np.degrees(0.5))
+    outline = task.goal_outline(64)
+    frames = episode_frames(result.frames, task.render_goal_frame(64), result.distances, result.energies, "t",
+                            errors, outline)
+    back = imageio.mimread(write_video(tmp_path / "pusht.mp4", frames, fps=5))
+    assert len(back) == 6 and back[0].shape == frames[0].shape
+    is_outline = lambda image: np.all(image == OUTLINE_COLOR, axis=-1)  # noqa: E731
+    assert is_outline(frames[0][:64, :64]).sum() > 20  # drawn on the video's frames...
+    obs, _ = env.reset(options=pair)
+    assert not any(is_outline(f).any() for f in [*result.frames, obs["observation"], obs["goal"]])  # ...never in observations
+    env.close()
+
+
+def test_the_goal_outline_is_where_the_goal_frame_shows_the_block() -> None:
+    env = envs.make("pusht", obs="pixels", image_size=128)
+    env.reset(options=spec([0.1, 0.1, 0.3], [-0.05, 0.02, 0.9], pusher=[-0.2, -0.2]))
+    task = env.unwrapped
+    goal, outline = task.render_goal_frame(128), task.goal_outline(128)
+    centres = np.stack(np.meshgrid(np.arange(128) + 0.5, np.arange(128) + 0.5), -1).reshape(-1, 2)
+    inside = MplPath(outline).contains_points(centres).reshape(128, 128)
+    block = np.abs(goal.astype(int) - BLOCK_RGB).sum(-1) < 40
+    assert (inside & block).sum() / (inside | block).sum() > 0.8  # edge pixels blend into the floor
+    env.close()
