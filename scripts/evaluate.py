@@ -31,14 +31,13 @@ from agents.evaluation import (
     episode_record,
     evaluate_agent,
     format_table,
-    held_out_pairs,
     select_for_video,
     summarize,
     summarize_per_task,
-    trajectory_pairs,
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, RecedingHorizon
+from agents.pairs import held_out_pairs, trajectory_pairs
 from agents.planners import Planner
 from agents.video import episode_frames, write_video
 from envs.builder import build

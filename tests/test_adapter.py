@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from toy_envs import SUCCESS, ToyGoalEnv
 
 import envs
-from agents.evaluation import held_out_pairs
+from agents.pairs import held_out_pairs
 from envs.adapter import GoalEnvTask
 from envs.builder import build
 from envs.collection import rollout

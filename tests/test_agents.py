@@ -17,16 +17,15 @@ from agents.energy import ActionMagnitude, Energy, GoalDistance
 from agents.evaluation import (
     evaluate_agent,
     format_table,
-    held_out_pairs,
     run_episode,
     select_for_video,
     summarize,
     summarize_per_task,
-    trajectory_pairs,
     wilson_interval,
 )
 from agents.gcbc import GCBCAgent, GCBCPolicy, load_gcbc, save_gcbc, train_gcbc
 from agents.mpc import MPCAgent, shift_plan
+from agents.pairs import held_out_pairs, trajectory_pairs
 from agents.planners import CEM
 from agents.video import episode_frames, write_video
 from envs.episodes import EpisodeSet

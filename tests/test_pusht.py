@@ -20,7 +20,8 @@ from matplotlib.path import Path as MplPath
 import envs
 import envs.pusht
 from agents.baselines import OracleMPC
-from agents.evaluation import episode_record, run_episode, trajectory_pairs
+from agents.evaluation import episode_record, run_episode
+from agents.pairs import trajectory_pairs
 from agents.planners import CEM
 from agents.video import OUTLINE_COLOR, curves, episode_frames, write_video
 from envs.builder import build
