@@ -105,11 +105,13 @@ class LatentEpisode:
     energy: Energy  # the agent's energy, copied: its per-plan state (the waypoint) is this episode's
     generator: torch.Generator  # a latent-variable model's sampled futures, seeded with the episode
     z_goal: torch.Tensor | None = None
+    goal: np.ndarray | None = None  # the goal observation z_goal encodes
     stacked: torch.Tensor | None = None  # the current observation with its history
 
 
 class MPCAgent(RecedingHorizon):
-    """The JEPA agent: the goal is encoded once per episode, the observation at every replan.
+    """The JEPA agent: the goal is encoded when it is first seen (and again if the env changes it: a
+    stochastic variant's goal shows the world as drawn), the observation at every replan.
 
     Every observation goes into a frame history (the model's ``frame_stack`` latest ones), also
     between replans; the goal is encoded as a configuration at rest. Each plan minimises a fresh
@@ -150,8 +152,9 @@ class MPCAgent(RecedingHorizon):
         costs = []
         for slot, obs in zip(slots, observations, strict=True):
             episode = self.episodes[slot]
-            if episode.z_goal is None:
-                episode.z_goal = self._encode(episode.history.still(np.asarray(obs["goal"])))
+            goal = np.asarray(obs["goal"])
+            if episode.goal is None or not np.array_equal(goal, episode.goal):  # a world with chance may change it
+                episode.goal, episode.z_goal = goal.copy(), self._encode(episode.history.still(goal))
             z0 = self._encode(episode.stacked)
             costs.append(LatentCost(self.model, episode.energy, z0.to(device), episode.z_goal.to(device),
                                     self.uncertainty, episode.generator))

@@ -101,8 +101,9 @@ class BranchingWallTask(_ChanceWall):
 
     The state observation is ``(x, y, vx, vy, safe door, risky door, status)``, status 0.5 until the
     door is drawn, then 0 (open) or 1 (shut); pixels show a shut door as wall and the risky door's
-    strip from the start (undrawn and drawn-open doors look alike). The goal observation shows the door
-    undrawn. The doors' centres are ``door_width + 0.4`` to ``door_width + 0.8`` m apart (two 0.4 m
+    strip from the start (undrawn and drawn-open doors look alike). The goal observation shows the
+    ball at its goal in the world as it is: the door undrawn until the draw, then as drawn (a goal
+    that kept the undrawn status would be a state the episode can no longer reach). The doors' centres are ``door_width + 0.4`` to ``door_width + 0.8`` m apart (two 0.4 m
     segments close the divider between them).
     """
 
@@ -177,6 +178,7 @@ class BranchingWallTask(_ChanceWall):
             self._status = SHUT if shut else OPEN
             if shut:
                 self.data.mocap_pos[self._shutter] = (0.0, self.risky_door(), PARKED[2])
+            self._refresh_goal()  # the goal is the ball at its goal in the world as it now is
 
     def _begin_batch(self, start_state: np.ndarray, size: int) -> None:
         self._rows = np.full(size, start_state[-1])
@@ -228,9 +230,7 @@ class BranchingWallTask(_ChanceWall):
                         dtype=np.float32)
 
     def _place_at_goal(self) -> None:
-        super()._place_at_goal()
-        self.data.mocap_pos[self._shutter] = PARKED
-        self._status = UNDRAWN
+        super()._place_at_goal()  # the ball at its goal; the door stays as drawn (undrawn before the draw)
 
     def _get_goal_params(self) -> np.ndarray:
         return np.array([*self._goal, self._noise_seed, self._status])
