@@ -1,6 +1,6 @@
 """Held-out start/goal pairs: the same for every agent, never a training episode.
 
-Two ways to draw them (``scripts/evaluate.py pairs=sampled | trajectory``). :func:`held_out_pairs`
+Two ways to draw them (``scripts/evaluate.py protocol=sampled | trajectory``). :func:`held_out_pairs`
 (protocol (b)): ``env.unwrapped.sample_task`` with generators ``default_rng([seed, i])`` (the
 collection draws episode ``i`` from ``[collection_seed, i]``), so an evaluation seed that differs from
 the dataset's collection seed never replays a training episode; equal seeds are refused. A task with
@@ -83,8 +83,8 @@ def trajectory_pairs(
     task = env.unwrapped
     if not isinstance(task, TrajectoryPairs):
         raise UserInputError(
-            f"pairs=trajectory needs a task whose episode spec can hold a state of a trajectory (spec_from_states); "
-            f"{type(task).__name__} has none: use pairs=sampled"
+            f"protocol=trajectory needs a task whose episode spec can hold a state of a trajectory (spec_from_states); "
+            f"{type(task).__name__} has none: use protocol=sampled"
         )
     if not isinstance(offset, int) or offset < 1:
         raise UserInputError(f"pairs.offset must be a whole number of at least 1, got {offset!r}")
@@ -96,7 +96,7 @@ def trajectory_pairs(
         while len(pairs) < episodes:
             if counts["trajectories"] >= limit:
                 raise UserInputError(
-                    f"pairs=trajectory found {len(pairs)} of {episodes} pairs in {limit} trajectories "
+                    f"protocol=trajectory found {len(pairs)} of {episodes} pairs in {limit} trajectories "
                     f"({counts['unmoved']} did not move in {offset} steps, {counts['solved_at_start']} started "
                     "solved): the policy seldom moves what the goal measures; try another pairs.policy or pairs.offset"
                 )

@@ -52,7 +52,7 @@ class EvaluationTasks(Protocol):
 @runtime_checkable
 class TrajectoryPairs(Protocol):
     """A task whose episode spec can hold a start and a goal taken from a trajectory (evaluation
-    protocol (a), ``pairs=trajectory``: Push-T); a task without it is refused there in one line."""
+    protocol (a), ``protocol=trajectory``: Push-T); a task without it is refused there in one line."""
 
     def spec_from_states(self, start_state: np.ndarray, goal_state: np.ndarray) -> dict[str, Any]:
         """The episode spec that starts at ``start_state`` and whose goal is ``goal_state`` (two

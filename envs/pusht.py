@@ -33,7 +33,7 @@ and it never drifts on its own (the XML says why not Coulomb contact with the fl
 * Episode spec ``{"start": [x, y, theta], "pusher": [x, y], "goal": [x, y, theta], "goal_pusher": [x,
   y]}`` (metres, radians; everything at rest): the block's start pose and the pusher's start, the
   block's goal pose and where the pusher is in the goal configuration (the goal observation shows
-  both). Two evaluation protocols fit it (``scripts/evaluate.py pairs=trajectory | sampled``): (a) the
+  both). Two evaluation protocols fit it (``scripts/evaluate.py protocol=trajectory | sampled``): (a) the
   start is the state at a random step of a held-out trajectory and the goal the block pose 25 steps
   later, ``goal_pusher`` the pusher's position there (:meth:`spec_from_states`; the velocities at the
   start are dropped, so a block still coasting there, by at most ~5 mm, starts at rest: the

@@ -3,7 +3,7 @@
     python scripts/evaluate.py checkpoint=RUN_OR_FILE episodes=20 seed=1000 out=PATH  # the checkpoint's recipe
     python scripts/evaluate.py checkpoint=RUN_OR_FILE experiment=default planner=mppi  # or another one
     python scripts/evaluate.py ... agents=[jepa,oracle,random,gcbc] planner=mppi video.episodes=2
-    python scripts/evaluate.py ... pairs=trajectory  # protocol (a): goal 25 steps ahead on held-out trajectories, 50 steps
+    python scripts/evaluate.py ... protocol=trajectory  # protocol (a): goal 25 steps ahead on held-out trajectories, 50 steps
 
 Writes into ``out``: config.yaml, results.json (rewritten after every agent, so an interrupted run
 keeps what finished), videos/<agent>_pair<i>_<success|failure>.mp4 and, with gcbc, gcbc.safetensors.
@@ -223,7 +223,7 @@ def draw_pairs(cfg: DictConfig, env: Any, model_cfg: DictConfig, task: str) -> t
             "solved_at_start": solved_at_start,
         }
     if OmegaConf.select(cfg, "pairs.offset") is None or "policy" not in cfg.pairs:
-        raise UserInputError("pairs.kind=trajectory needs pairs.offset and pairs.policy: choose it with pairs=trajectory")
+        raise UserInputError("pairs.kind=trajectory needs pairs.offset and pairs.policy: choose it with protocol=trajectory")
     policy = pair_policy(cfg)
     pairs, counts = trajectory_pairs(env, cfg.episodes, cfg.seed, seed, cfg.pairs.offset, build(policy, "pairs.policy"),
                                      lambda: envs.make(task, obs="state", collection=True))
@@ -253,7 +253,7 @@ def evaluation_spec(cfg: DictConfig, meta: DictConfig, env: Any, model: WorldMod
         "predictor": "latent_variable" if model.code_dim else "deterministic",
         "checkpoint": str(cfg.checkpoint),
         "experiment": experiment_name(),  # configs/experiment/<name>.yaml: the recipe planned with
-        "pairs_kind": cfg.pairs.kind,  # configs/pairs/<kind>.yaml: sampled (protocol b) or trajectory (a)
+        "pairs_kind": cfg.pairs.kind,  # configs/protocol/<kind>.yaml: sampled (protocol b) or trajectory (a)
         **drawn,
         "seed": cfg.seed,
         "max_steps": max_steps,

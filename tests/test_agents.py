@@ -462,18 +462,18 @@ def test_trajectory_pairs_are_refused_in_one_line_for_a_task_without_the_hook() 
     def no_rollouts() -> None:
         raise AssertionError("refused before any trajectory is rolled")
 
-    with pytest.raises(UserInputError, match="pairs=trajectory needs a task whose episode spec can hold a state .*"
-                                              "PointEnv has none: use pairs=sampled"):
+    with pytest.raises(UserInputError, match="protocol=trajectory needs a task whose episode spec can hold a state .*"
+                                              "PointEnv has none: use protocol=sampled"):
         trajectory_pairs(PointEnv(), 2, seed=1, collection_seed=0, offset=25, policy=None, make_rollout_env=no_rollouts)
 
 
 def test_evaluate_draws_protocol_a_pairs_from_trajectories_and_says_so(repo_root: Path, tmp_path_factory: pytest.TempPathFactory,
                                                                       tiny_checkpoint: Path, tmp_path: Path) -> None:
-    """pairs=trajectory on pusht: 50-step episodes on goals 25 steps ahead, recorded in results.json's spec;
+    """protocol=trajectory on pusht: 50-step episodes on goals 25 steps ahead, recorded in results.json's spec;
     its video plots the block's errors. On reacher (no spec_from_states) it is refused in one line."""
     checkpoint = save_tiny_checkpoint(tmp_path_factory, task="pusht", state_dim=11)
     out = tmp_path / "a"
-    proc = run_evaluate(repo_root, f"checkpoint={checkpoint}", "pairs=trajectory", "agents=[random]", "episodes=2",
+    proc = run_evaluate(repo_root, f"checkpoint={checkpoint}", "protocol=trajectory", "agents=[random]", "episodes=2",
                         "video.episodes=1", "video.size=64", f"out={out}")
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
@@ -484,9 +484,9 @@ def test_evaluate_draws_protocol_a_pairs_from_trajectories_and_says_so(repo_root
     assert spec["pairs_trajectories"] == 2 + spec["pairs_unmoved"] + spec["solved_at_start"] + spec["pairs_refused"]
     assert all(r["steps"] == 50 for r in results["episodes"]["random"])
     assert len(list((out / "videos").glob("random_pair*.mp4"))) == 1
-    refused = run_evaluate(repo_root, f"checkpoint={tiny_checkpoint}", "pairs=trajectory", f"out={tmp_path / 'b'}")
+    refused = run_evaluate(repo_root, f"checkpoint={tiny_checkpoint}", "protocol=trajectory", f"out={tmp_path / 'b'}")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-    assert "pairs=trajectory needs a task whose episode spec can hold a state" in refused.stderr
+    assert "protocol=trajectory needs a task whose episode spec can hold a state" in refused.stderr
 
 
 def test_the_pairs_config_is_checked_in_one_line() -> None:
