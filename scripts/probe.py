@@ -7,6 +7,9 @@ training episodes, scored on held-out ones), pred_error vs copy_baseline_error (
 ``horizon`` steps) and plannability (how often the true actions beat random ones in latent energy).
 A model that planning cannot use (plannability below ``min_plannability``, or a predictor no better
 than copying the last latent) gets a ``warning:`` line and a ``warnings`` entry in probe.json.
+``surprise`` (:mod:`worldmodel.surprise`): how well the one-step prediction error flags held-out clips
+in which the world teleports (detection and false-alarm rates, AUC, the mean curve around the
+splice); the report draws its curves.
 """
 
 from __future__ import annotations
@@ -19,9 +22,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from envs.dataset import load_episodes
 from worldmodel.checkpoint import check_compatible, load_world_model
-from worldmodel.diagnostics import health_warnings, run_diagnostics
+from worldmodel.diagnostics import health_warnings, run_diagnostics, split_episodes
 from worldmodel.runtime import cli_main, prepare_run_dir, seed_everything
+from worldmodel.surprise import surprise_test
 from worldmodel.train import dataset_meta
+
+
+def without_lists(figures: dict) -> dict:
+    """The figures for the terminal: per-step lists and curves stay in probe.json."""
+    return {k: without_lists(v) if isinstance(v, dict) else v for k, v in figures.items() if not isinstance(v, list)}
 
 
 @hydra.main(config_path="../configs", config_name="probe", version_base="1.3")
@@ -38,9 +47,13 @@ def main(cfg: DictConfig) -> None:
         cfg.ridge, state_dims, cfg.batch_size, cfg.seed,
     )
     warnings = health_warnings(results, cfg.min_plannability)
-    results = {"checkpoint": str(cfg.checkpoint), "step": train_cfg.meta.step, **results, "warnings": warnings}
+    _, held_out = split_episodes(len(episodes.episode_lengths), cfg.holdout_fraction, cfg.seed)  # as above
+    surprise = surprise_test(model, episodes, held_out, cfg.surprise.window, cfg.surprise.clips,
+                             cfg.surprise.quantile, cfg.batch_size, cfg.seed)
+    results = {"checkpoint": str(cfg.checkpoint), "step": train_cfg.meta.step, **results, "surprise": surprise,
+               "warnings": warnings}
     (run_dir / "probe.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: v for k, v in results.items() if not isinstance(v, list)}, indent=2))
+    print(json.dumps(without_lists(results), indent=2))
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 

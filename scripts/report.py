@@ -83,6 +83,41 @@ def curves_png(metrics_csv: Path) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def surprise_png(surprise: dict[str, Any]) -> str:
+    """Mean +- std surprise against the step from the teleport, teleported vs. normal clips, as a base64 PNG."""
+    fig = Figure(figsize=(6, 3))
+    ax = fig.add_subplot(1, 1, 1)
+    offsets = surprise["offsets"]
+    for key, label, color in (("curve_impossible", "teleported", "tab:red"), ("curve_normal", "normal", "tab:blue")):
+        mean, std = surprise[key], surprise[f"{key}_std"]
+        ax.plot(offsets, mean, color=color, label=label)
+        ax.fill_between(offsets, [m - s for m, s in zip(mean, std, strict=True)],
+                        [m + s for m, s in zip(mean, std, strict=True)], color=color, alpha=0.2)
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.axhline(surprise["threshold"], color="black", lw=0.8, ls=":", label=f"threshold (q={surprise['threshold_quantile']})")
+    ax.set_xlabel("step from the teleport", fontsize=8)
+    ax.set_ylabel("one-step prediction error", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def surprise_section(surprise: dict[str, Any] | None) -> str:
+    """Does the latent flag an impossible event? Figures, and the curve where probe.json has one."""
+    if not surprise:
+        return ""
+    text = "<h3>Surprise: held-out clips in which the world teleports</h3>"
+    if "skipped" in surprise:
+        return text + f"<p>Skipped: {html.escape(str(surprise['skipped']))}</p>"
+    text += table(["figure", "value"], scalar_rows(surprise))
+    if "curve_impossible" in surprise:
+        text += f'<img src="data:image/png;base64,{surprise_png(surprise)}">'
+    return text
+
+
 def scalar_rows(figures: dict[str, Any]) -> list[list[Any]]:
     return [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in figures.items()
             if isinstance(v, (int, float, str))]
@@ -117,7 +152,8 @@ def build_report(run: Path) -> str:
     if probe := read_json(run / "probe" / "probe.json"):
         warnings = "".join(f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in probe.get("warnings", []))
         sections.append("<h2>Does the latent know the state? (held-out episodes)</h2>"
-                        + warnings + table(["figure", "value"], scalar_rows(probe)))
+                        + warnings + table(["figure", "value"], scalar_rows(probe))
+                        + surprise_section(probe.get("surprise")))
     if collect := read_json(run / "collect" / "summary.json"):
         sections.append("<h2>Data collection</h2>" + table(["figure", "value"], scalar_rows(collect)))
     if spec:

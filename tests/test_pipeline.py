@@ -196,3 +196,26 @@ def test_pipeline_passes_the_recipe_and_its_overrides_to_every_stage() -> None:
     assert recipe_overrides(cfg, given, "wall-pixels") == [
         "experiment=wall-pixels", "task=wall", "obs=pixels", "model.latent_dim=32", "planner=mppi",
         "+energy.terms.goal.running_every=1", "budget.episodes=3", "model/regularizer=sigreg"]
+
+
+def test_report_draws_the_surprise_curve_when_the_probe_has_one(tmp_path: Path) -> None:
+    from scripts.report import build_report
+
+    (tmp_path / "evaluate").mkdir()
+    (tmp_path / "probe").mkdir()
+    jepa = {"success_rate": 0.5, "success_rate_95ci": [0.3, 0.7], "distance": 0.1, "plan_ms_median": 5.0, "episodes": 20}
+    (tmp_path / "evaluate" / "results.json").write_text(json.dumps({"spec": {}, "agents": {"jepa": jepa}}))
+    probe = tmp_path / "probe" / "probe.json"
+    probe.write_text(json.dumps({"plannability": 0.9, "warnings": []}))
+    assert "Surprise" not in build_report(tmp_path)  # an older probe.json: no section, no error
+    surprise = {"detection_rate": 0.9, "false_alarm_rate": 0.05, "auc": 0.97, "clips": 3, "window": 4,
+                "threshold_quantile": 0.99, "threshold": 0.2, "offsets": [-1, 0, 1],
+                "curve_impossible": [0.1, 2.0, 0.1], "curve_impossible_std": [0.05, 0.5, 0.05],
+                "curve_normal": [0.1, 0.1, 0.1], "curve_normal_std": [0.05, 0.05, 0.05]}
+    probe.write_text(json.dumps({"plannability": 0.9, "warnings": [], "surprise": surprise}))
+    page = build_report(tmp_path)
+    section = page[page.index("Surprise"):]
+    assert "<td>auc</td><td>0.97</td>" in section and "data:image/png;base64," in section
+    probe.write_text(json.dumps({"plannability": 0.9, "warnings": [], "surprise": {"skipped": "too short", "clips": 0}}))
+    page = build_report(tmp_path)
+    assert "Skipped: too short" in page and "data:image/png" not in page[page.index("Surprise"):]

@@ -22,6 +22,7 @@ from worldmodel.diagnostics import (
 from worldmodel.encoders import KeypointEncoder, SpatialSoftArgmax
 from worldmodel.frames import FrameHistory
 from worldmodel.losses import JEPAObjective, SIGReg, VICReg
+from worldmodel.surprise import draw_clips, rank_auc, stacked_clip, step_surprise, surprise_test
 from worldmodel.world_model import build_world_model, normalization_stats
 
 
@@ -349,3 +350,85 @@ def step_to_spread_ratio(weight: float) -> float:
 
 def test_temporal_smoothness_shrinks_one_step_latent_changes_against_the_spread():
     assert step_to_spread_ratio(3.0) < 0.8 * step_to_spread_ratio(0.0)  # measured: 0.20 against 0.30
+
+
+def jumping_point_episodes(num: int = 12, length: int = 40, seed: int = 0) -> EpisodeSet:
+    """A point whose action moves it to a fresh uniform spot in [-1, 1]^2 every step: ``x' = x + a``.
+
+    Any teleport looks like an ordinary move to a model that ignores the actions, so only a model
+    that uses them can tell the two apart.
+    """
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for _ in range(num):
+        x = rng.uniform(-1, 1, (length + 1, 2)).astype(np.float32)
+        actions = (x[1:] - x[:-1]).astype(np.float32)
+        for t in range(length):
+            x[t + 1] = x[t] + actions[t]  # exactly what float32 z + a gives back
+        episodes.append({"observations": x, "actions": actions, "states": x.copy(), "goal": x[-1]})
+    return EpisodeSet.from_episodes(episodes, {"task": "reacher", "obs": "state", "image_size": None})
+
+
+class PointModel(torch.nn.Module):
+    """The exact model of :func:`jumping_point_episodes` (identity encoder, ``z + a``), or copy-last."""
+
+    device, frame_stack = torch.device("cpu"), 1
+
+    def __init__(self, uses_actions: bool = True) -> None:
+        super().__init__()
+        self.uses_actions = uses_actions
+
+    def encode(self, obs):
+        return torch.as_tensor(obs, dtype=torch.float32)
+
+    def predict(self, z, action):
+        return z + action if self.uses_actions else z
+
+
+def test_rank_auc_known_answers():
+    assert rank_auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert rank_auc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    assert rank_auc(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == 0.5
+    assert rank_auc(np.array([1.0, 1.0]), np.array([1.0])) == 0.5
+    assert rank_auc(np.array([2.0, 0.0]), np.array([1.0])) == 0.5
+
+
+def test_spliced_clips_jump_to_another_episode_after_the_splice_step():
+    episodes = counting_episodes([20, 20, 20])
+    drawn = draw_clips(episodes, np.arange(3), window=8, clips=10, seed=0)
+    t_normal, t_spliced = episodes.states[drawn["normal"], 0], episodes.states[drawn["spliced"], 0]
+    for row in range(10):
+        k = drawn["splice"][row]
+        assert 2 <= k <= 5  # the middle half of 8 transitions
+        assert np.array_equal(t_spliced[row, : k + 1], t_normal[row, : k + 1])
+        assert np.all(t_spliced[row, k + 1 :] // 1000 != t_normal[row, 0] // 1000)  # another episode
+        assert np.all(np.diff(t_spliced[row, k + 1 :]) == 1)  # a contiguous stretch of it
+    assert np.array_equal(episodes.actions[drawn["actions"], 0], t_normal[:, :-1])  # action t of observation t
+    assert np.array_equal(episodes.actions[drawn["spliced_actions"], 0], t_spliced[:, :-1])  # ... also spliced
+    assert not set(map(tuple, drawn["normal"])) & set(map(tuple, drawn["calibration"]))
+    assert np.array_equal(draw_clips(episodes, np.arange(3), 8, 10, seed=0)["spliced"], drawn["spliced"])
+    single = draw_clips(episodes, np.array([1]), window=4, clips=5, seed=0)
+    assert np.all(np.abs(single["spliced"][:, -1] - single["normal"][:, -1]) >= 4)  # same episode, far away
+    stacked = stacked_clip(episodes, drawn["normal"][:2], frame_stack=2)
+    assert torch.equal(stacked[..., 3], torch.as_tensor(t_normal[:2]))  # newest frame last
+    first = 1000 * (t_normal[:2, :1] // 1000)
+    assert torch.equal(stacked[..., 0], torch.as_tensor(np.maximum(t_normal[:2] - 1, first)))
+
+
+def test_exact_model_flags_every_teleport_at_the_splice_and_copy_last_cannot():
+    episodes = jumping_point_episodes()
+    drawn = draw_clips(episodes, np.arange(12), window=16, clips=100, seed=0)
+    spliced, _ = step_surprise(PointModel(), stacked_clip(episodes, drawn["spliced"], 1),
+                            torch.from_numpy(episodes.actions[drawn["spliced_actions"]]), batch_size=64)
+    assert np.array_equal(spliced.argmax(1), drawn["splice"])  # the spike is exactly at the splice
+    spliced[np.arange(100), drawn["splice"]] = 0
+    assert np.all(spliced == 0)  # and nothing anywhere else
+    exact = surprise_test(PointModel(), episodes, np.arange(12), 16, 100, 0.99, 64, seed=0)
+    assert exact["detection_rate"] == 1.0 and exact["false_alarm_rate"] == 0.0 and exact["auc"] == 1.0
+    assert exact["clips"] == 100 and len(exact["curve_impossible"]) == len(exact["offsets"]) == 9
+    assert exact["curve_impossible"][4] > 0 and exact["curve_normal"] == [0.0] * 9
+    assert exact["copy_auc"] < 0.75  # the latent's jump alone does not tell a teleport from a move here
+    copy = surprise_test(PointModel(uses_actions=False), episodes, np.arange(12), 16, 100, 0.99, 64, seed=0)
+    assert copy["detection_rate"] < 0.2 and copy["auc"] < 0.75  # a teleport looks like any other move
+    too_short = surprise_test(PointModel(), jumping_point_episodes(2, 5), np.arange(2), 16, 100, 0.99, 64, 0)
+    assert too_short["clips"] == 0 and "no held-out episode has 16 steps" in too_short["skipped"]
