@@ -77,19 +77,20 @@ class LatentCost:
             self.codes = self.model.sample_codes(self.futures, actions.shape[1], self.generator)
         return actions.repeat_interleave(self.futures, dim=0), self.codes.repeat(actions.shape[0], 1, 1)
 
-    def score(self, z_pred: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """The energy ``(N,)`` of candidates ``actions (N, H, A)`` from their predicted latents ``(N * K, H, D)``."""
+    def score(self, z_pred: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The energy ``(N,)`` of the candidates whose rollout rows (:meth:`rows`: ``(N * K, H, A)``, each
+        candidate once per future) predicted ``z_pred (N * K, H, D)``."""
+        energies = self.energy(z_pred, self.z_goal, rows)
         if self.futures == 1:
-            return self.energy(z_pred, self.z_goal, actions)
-        energies = self.energy(z_pred, self.z_goal, actions.repeat_interleave(self.futures, dim=0))
-        return self.uncertainty.reduce(energies.reshape(actions.shape[0], self.futures))
+            return energies
+        return self.uncertainty.reduce(energies.reshape(-1, self.futures))
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         # differentiable in actions: the gradient planner descends through the rollout
         flat, codes = self.rows(actions)
         z0 = self.z0.expand(flat.shape[0], -1)
         z_pred = self.model.rollout(z0, flat) if codes is None else self.model.rollout(z0, flat, codes)
-        return self.score(z_pred, actions)
+        return self.score(z_pred, flat)
 
 
 class BatchLatentCost:
@@ -116,5 +117,5 @@ class BatchLatentCost:
             z_pred = self.model.rollout(z0, flat)
         else:
             z_pred = self.model.rollout(z0, flat, torch.cat([codes for _, codes in inputs]))
-        parts = z_pred.split(counts)
-        return torch.stack([cost.score(z, a) for cost, z, a in zip(self.costs, parts, actions, strict=True)])
+        return torch.stack([cost.score(z, rows) for cost, z, rows in
+                            zip(self.costs, z_pred.split(counts), flat.split(counts), strict=True)])

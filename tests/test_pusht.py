@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 import yaml
 from matplotlib.path import Path as MplPath
+from test_agents import (
+    ConstantAgent,  # moves right at top speed: into the block from the left (tests/ is on sys.path)
+)
 
 import envs
 import envs.pusht
@@ -365,23 +368,11 @@ def test_goal_errors_are_the_block_position_in_mm_and_the_wrapped_angle_in_degre
     assert [label for label, *_ in curves([0.0], [np.nan])] == ["distance"]  # no errors, no energy: the distance alone
 
 
-class PushRight:
-    """A scripted agent: the pusher moves right at top speed (into the block from the left)."""
-
-    last_energy = float("nan")
-
-    def reset(self, seed: int | None = None) -> None:
-        pass
-
-    def act(self, obs: dict, info: dict) -> np.ndarray:
-        return np.array([1.0, 0.0], np.float32)
-
-
 def test_episode_video_plots_the_recorded_pose_errors_and_outlines_the_goal(tmp_path: Path) -> None:
     env = envs.make("pusht", obs="pixels", image_size=32)
     task = env.unwrapped
     pair = spec([0.0, 0.0, 0.0], [0.05, 0.0, 0.5], pusher=[-0.1, 0.0])
-    result = run_episode(env, PushRight(), pair, 0, 0, max_steps=5, stop_on_success=False, frame_size=64)
+    result = run_episode(env, ConstantAgent(), pair, 0, 0, max_steps=5, stop_on_success=False, frame_size=64)
     assert len(result.achieved_goals) == len(result.frames) == len(result.distances) == 6
     assert "achieved_goals" not in episode_record(result)  # the JSON record stays small
     _, info = env.reset(options=pair)
