@@ -1,4 +1,4 @@
-"""Test-wide settings: headless rendering, small thread pools, repo root importable."""
+"""Test-wide settings: headless rendering, small thread pools, repo root and scripts/ importable."""
 
 import os
 import sys
@@ -7,6 +7,7 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))  # a script's sibling modules (benchmark.py imports benchmark_docs)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

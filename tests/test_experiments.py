@@ -21,10 +21,14 @@ from worldmodel.checkpoint import read_meta
 from worldmodel.train import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-TUNED = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml") if p.stem != "default")
-# the default recipe on every task and obs mode, then every tuned file as it stands
+FILES = {p.stem: p.read_text() for p in (CONFIGS / "experiment").glob("*.yaml")}
+# a tuned file names its task (`override /task`); the others (default, latent-variable) are for any task
+TUNED = sorted(name for name, text in FILES.items() if "override /task" in text)
+ANY_TASK = sorted(name for name in FILES if name not in TUNED and name != "default")
+# the default recipe on every task and obs mode, every other any-task recipe on the stochastic wall, then
+# every tuned file as it stands
 RECIPES = [pytest.param("default", *case.values, marks=case.marks, id=case.id) for case in TASKS_AND_OBS] + [
-    (name, None, None) for name in TUNED]
+    (name, "wall-branching", "state") for name in ANY_TASK] + [(name, None, None) for name in TUNED]
 
 
 def composed(script: str, experiment: str, task: str | None, obs: str | None, *overrides: str):

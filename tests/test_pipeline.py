@@ -136,7 +136,9 @@ def test_report_shows_the_probes_warnings_above_its_figures(tmp_path: Path) -> N
 
 
 def test_benchmark_rows_show_mean_std_the_worst_seed_and_every_seed() -> None:
-    from scripts.benchmark import spread, success_table
+    from benchmark_docs import success_table
+
+    from scripts.benchmark import spread
 
     stats = spread([0.9, 0.7, 0.8])
     assert stats == pytest.approx({"mean": 0.8, "std": 0.1, "worst": 0.7})
@@ -158,7 +160,7 @@ def test_benchmark_rows_show_mean_std_the_worst_seed_and_every_seed() -> None:
 
 
 def test_scale_section_states_the_ratio_of_many_envs_to_one_and_flags_differing_episodes() -> None:
-    from scripts.benchmark import scale_section
+    from benchmark_docs import scale_section
 
     row = {"episodes_per_s": {"1": 0.8, "16": 1.2}, "plan_ms": {"1": 24.0, "16": 16.0},
            "success": {"1": 0.5, "16": 0.5}, "identical": True, "rollout": {"gflops": 45.0},
@@ -176,7 +178,7 @@ def test_scale_section_states_the_ratio_of_many_envs_to_one_and_flags_differing_
 
 
 def test_rows_with_evaluation_tasks_get_a_per_task_table_and_others_none() -> None:
-    from scripts.benchmark import per_task_table
+    from benchmark_docs import per_task_table
 
     per_task = {"jepa": {"tasks": {"task1": {"success_rate": 0.8}, "task2": {"success_rate": 0.4}},
                          "mean_success_rate": 0.6}}
@@ -219,3 +221,42 @@ def test_report_draws_the_surprise_curve_when_the_probe_has_one(tmp_path: Path) 
     probe.write_text(json.dumps({"plannability": 0.9, "warnings": [], "surprise": {"skipped": "too short", "clips": 0}}))
     page = build_report(tmp_path)
     assert "Skipped: too short" in page and "data:image/png" not in page[page.index("Surprise"):]
+
+
+def test_a_suite_replaces_its_own_rows_in_the_measurements_and_keeps_every_other_suites() -> None:
+    from benchmark_docs import merge_rows
+
+    def row(task: str, experiment: str, rate: float, suite: str | None = None) -> dict:
+        return {"task": task, "obs": "state", "experiment": experiment, "rate": rate} | ({"suite": suite} if suite else {})
+
+    full = {"suite": "full", "date": "monday", "env_speed": [1], "rows": [row("wall", "default", 0.9), row("reacher", "default", 0.8)]}
+    chance = {"suite": "chance", "date": "tuesday", "rows": [row("wall", "latent-variable", 0.7)]}
+    once = merge_rows(full, chance)
+    assert once["date"] == "monday" and once["env_speed"] == [1] and once["suite"] == "full"  # the headline stays
+    assert [(r["task"], r["experiment"], r["suite"]) for r in once["rows"]] == [
+        ("wall", "default", "full"), ("reacher", "default", "full"), ("wall", "latent-variable", "chance")]
+    again = merge_rows(once, {"suite": "chance", "date": "friday", "rows": [row("umaze", "latent-variable", 0.5)]})
+    assert [(r["task"], r["experiment"]) for r in again["rows"]] == [("wall", "default"), ("reacher", "default"),
+                                                                       ("umaze", "latent-variable")]  # its old row went
+    rerun = merge_rows(again, {"suite": "full", "date": "sunday", "env_speed": [2], "rows": [row("wall", "default", 0.95)]})
+    assert rerun["date"] == "sunday" and rerun["env_speed"] == [2]
+    assert [(r["task"], r["rate"]) for r in rerun["rows"]] == [("wall", 0.95), ("umaze", 0.5)]
+    assert merge_rows(None, chance)["rows"][0]["suite"] == "chance"
+
+
+def test_latent_variable_rows_are_shown_beside_the_deterministic_default_of_their_task() -> None:
+    from benchmark_docs import predictor_section
+
+    from scripts.benchmark import spread
+
+    def row(task: str, experiment: str, predictor: str, rates: list[float]) -> dict:
+        return {"task": task, "obs": "state", "experiment": experiment, "predictor": predictor, "variant": None,
+                "seeds": [{"success": {"jepa": r}} for r in rates],
+                "summary": {"jepa": spread(rates), "oracle": {"mean": 1.0}}}
+
+    rows = [row("wall", "default", "deterministic", [0.7, 0.8, 0.9]),
+            row("wall", "latent-variable", "latent_variable", [0.9, 0.9, 0.9]),
+            row("reacher", "latent-variable", "latent_variable", [0.5])]  # no deterministic row: not shown
+    lines = [line for line in predictor_section(rows).splitlines() if line.startswith("| wall")]
+    assert lines == ["| wall | state | – | 90% ± 0% | 90% / 90% / 90% | 80% ± 10% | 70% / 80% / 90% | +10 | 100% |"]
+    assert predictor_section(rows[:1]) == ""

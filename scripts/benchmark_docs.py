@@ -1,0 +1,276 @@
+"""BENCHMARKS.md and the README's Results block, written from ``docs/benchmarks/*.json``; the one place
+the benchmark's tables are formatted, and where a suite's rows are merged into ``measurements.json``.
+
+``scripts/benchmark.py`` measures and calls :func:`write_docs`; ``benchmark.py docs_only=true`` rewrites
+the pages from the committed files alone (:func:`rewrite_docs`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASUREMENTS = ROOT / "docs" / "benchmarks" / "measurements.json"
+SCALE = ROOT / "docs" / "benchmarks" / "scale.json"
+RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
+Row = dict[str, Any]
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def row_key(row: Row) -> tuple[str, str, str]:
+    return row["task"], row["obs"], row["experiment"]
+
+
+def merge_rows(existing: dict[str, Any] | None, measured: dict[str, Any]) -> dict[str, Any]:
+    """``measured`` with the rows of other suites kept from ``existing`` (the committed measurements).
+
+    A suite owns its rows: this run's rows replace the ones with the same task, obs and experiment, the
+    rows this suite wrote before and no longer has go, and every other suite's rows stay where they were.
+    The headline fields (date, machine, speeds) stay those of the suite that wrote the file first, unless
+    this run is that suite.
+    """
+    suite = measured["suite"]
+    new = {row_key(r): {**r, "suite": suite} for r in measured["rows"]}
+    if existing is None:
+        return {**measured, "rows": list(new.values())}
+    rows = []
+    for row in existing.get("rows", []):
+        owner = row.get("suite", existing["suite"])
+        if row_key(row) in new:
+            rows.append(new.pop(row_key(row)))
+        elif owner != suite:
+            rows.append({**row, "suite": owner})
+    headline = measured if existing["suite"] == suite else existing
+    return {**headline, "rows": [*rows, *new.values()]}
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """The one place a table is formatted: a header, its rule, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.0%}"
+
+
+def mean_std(stats: dict[str, float] | None) -> str:
+    return "–" if stats is None else f"{stats['mean']:.0%} ± {stats['std']:.0%}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else "–"
+
+
+def success_table(rows: list[Row], detailed: bool) -> str:
+    """Planning success per row: the recipe's mean ± std over seeds beside the default's and the baselines'.
+    ``detailed`` (BENCHMARKS.md) adds the worst seed, every seed's rate, speeds and probes."""
+    header = ["task", "obs", "recipe", "JEPA (mean ± std)", "default recipe", "Oracle", "GCBC", "random", "JEPA/Oracle"]
+    if detailed:
+        header[5:5] = ["default / recipe"]
+        header[4:4] = ["worst seed", "per seed"]
+        header += ["plan ms", "train min", "probe R² per seed", "row min"]
+    lines = []
+    for r in rows:
+        s = r["summary"]
+        oracle = s.get("oracle", {}).get("mean")
+        line = [r["task"], r["obs"], r["experiment"], mean_std(s["jepa"]), mean_std(s["default"]), pct(oracle),
+                pct(s["gcbc"]["mean"]), pct(s.get("random", {}).get("mean")), ratio(s["jepa"]["mean"], oracle)]
+        if detailed:
+            seeds = r["seeds"]
+            line[5:5] = ["same recipe" if r["experiment"] == "default" else ratio(s["default"] and s["default"]["mean"],
+                                                                                   s["jepa"]["mean"])]
+            line[4:4] = [pct(s["jepa"]["worst"]), " / ".join(pct(x["success"]["jepa"]) for x in seeds)]
+            line += [f"{statistics.median(x['plan_ms'] for x in seeds):.0f}",
+                     f"{statistics.fmean(x['train_min'] for x in seeds):.1f}",
+                     " / ".join(f"{x['probe_r2']:.2f}" for x in seeds), f"{r['row_minutes']:.0f}"]
+        lines.append(line)
+    return markdown_table(header, lines)
+
+
+def per_task_table(rows: list[Row]) -> str:
+    """Rows whose task has its own evaluation tasks (OGBench's five): each agent's success per task and
+    their mean (OGBench's headline), every seed; empty (no section) when no row has them."""
+    lines = [[r["task"], r["obs"], str(x["seed"]), agent, " / ".join(f"{name} {pct(t['success_rate'])}" for name, t in
+                                                                    p["tasks"].items()), pct(p["mean_success_rate"])]
+             for r in rows for x in r["seeds"] for agent, p in x.get("per_task", {}).items()]
+    if not lines:
+        return ""
+    table = markdown_table(["task", "obs", "seed", "agent", "success per evaluation task", "mean over tasks"], lines)
+    return f"Per evaluation task (the pairs cycle the task's own evaluation tasks):\n\n{table}\n\n"
+
+
+def predictor_section(rows: list[Row]) -> str:
+    """Each latent-variable row beside the deterministic default row of its task and obs mode: the
+    issue's comparison (empty, no section, when no row has a latent-variable predictor)."""
+    deterministic = {(r["task"], r["obs"]): r for r in rows
+                     if r["experiment"] == "default" and r.get("predictor", "deterministic") == "deterministic"}
+    lines = []
+    for r in rows:
+        base = deterministic.get((r["task"], r["obs"]))
+        if r.get("predictor") != "latent_variable" or base is None:
+            continue
+        lv, det = r["summary"]["jepa"], base["summary"]["jepa"]
+        lines.append([r["task"], r["obs"], r.get("variant") or "–", mean_std(lv), " / ".join(pct(x["success"]["jepa"]) for x in r["seeds"]),
+                      mean_std(det), " / ".join(pct(x["success"]["jepa"]) for x in base["seeds"]),
+                      f"{100 * (lv['mean'] - det['mean']):+.0f}", pct(r["summary"].get("oracle", {}).get("mean"))])
+    if not lines:
+        return ""
+    table = markdown_table(["task", "obs", "variant", "latent variable (mean ± std)", "per seed", "deterministic (default)",
+                            "per seed", "difference (points)", "Oracle"], lines)
+    return ("A latent-variable predictor (`experiment=latent-variable`: futures drawn from its prior, each plan "
+            "scored by the statistic the recipe names) against the deterministic default on the same task, obs mode, "
+            f"seeds and pairs:\n\n{table}\n\n")
+
+
+def speed_section(measured: dict[str, Any]) -> str:
+    """Env and collection speeds, where the run that wrote the file measured them (``suite.env_speed``)."""
+    c = measured.get("collection_speed")
+    if not measured.get("env_speed") or not c:
+        return ""
+    n = c["workers"]
+    env_table = markdown_table(["task", "state env steps/s", "pixel frames/s (64x64)"], [
+        [r["task"], f"{r['state_steps_per_s']:,.0f}", f"{r['pixel_frames_per_s']:,.0f}"] for r in measured["env_speed"]])
+    return f"""## Simulation and collection speed
+
+{env_table}
+
+Collection of {c['task']} / {c['obs']} ({c['episodes']} episodes, same episodes both times): 1 worker
+{c['frames_per_s_1_worker']} frames/s, {n} workers {c[f'frames_per_s_{n}_workers']} frames/s: **{c['speedup']}x**.
+"""
+
+
+def write_docs(measured: dict[str, Any], command: str) -> None:
+    rows = measured["rows"]
+    seeds = measured["seeds"]
+    data_table = markdown_table(
+        ["task", "obs", "episodes", "collect frames/s", "coverage", "dataset size", "windows/s (sampler)", "train samples/s"],
+        [[r["task"], r["obs"], str(r["collect"]["episodes"]), str(r["collect"]["frames_per_s"]),
+          str(r["collect"]["coverage"]), f"{r['collect']['bytes_on_disk'] / 1e6:.1f} MB", f"{r['windows_per_s']:,.0f}",
+          f"{r['train_samples_per_s']:,.0f}"] for r in rows])
+    probe_table = markdown_table(
+        ["task", "obs", "recipe", "seed", "probe R²", "effective rank", "min latent std", "pred. error", "copy-last error",
+         "plannability", "warnings"],
+        [[r["task"], r["obs"], r["experiment"], str(x["seed"]), f"{x['probe']['probe_r2']:.3f}",
+          f"{x['probe']['effective_rank']:.1f}", f"{x['probe']['latent_std_min']:.3f}", f"{x['probe']['pred_error']:.4f}",
+          f"{x['probe']['copy_baseline_error']:.4f}", f"{x['probe']['plannability']:.2f}", str(len(x["warnings"]))]
+         for r in rows for x in r["seeds"]])
+    per_task = per_task_table(rows)
+    recipe_table = markdown_table(["task", "obs", "recipe", "planner", "budget", "measured by", "at commit"], [
+        [r["task"], r["obs"], f"`configs/experiment/{r['experiment']}.yaml`", r["seeds"][0]["planner"],
+         ", ".join(f"{k} {v}" for k, v in r["budget"].items()), f"`suite={r.get('suite', measured['suite'])}`",
+         r.get("commit", "–")] for r in rows])
+    doc = f"""# Benchmarks
+
+Generated by `{command}` on {measured['date']} — do not edit by hand; re-run the command instead.
+Machine: {measured['machine']}. The raw numbers are in
+[`docs/benchmarks/measurements.json`](docs/benchmarks/measurements.json) (shape below).
+Pipeline stages that had already finished in the run folder are reused (`reuse=true`), so a benchmark
+can run over several sittings; their figures (success, training time, probes) are those of the
+invocation that ran them, and the speeds below are measured anew every time.
+
+## Planning success on held-out start/goal pairs
+
+Every row trains and evaluates with training seeds {', '.join(map(str, seeds))}; each seed also collects its own
+dataset (the collection seed is the training seed). The pairs are the same for every seed and agent
+(pair seed {measured['eval_seed']}, never a collection seed), {measured['eval_episodes']} per evaluation. JEPA = MPC on the
+learned world model with the row's recipe (its tuned `configs/experiment/<task>-<obs>.yaml`, or
+`default`), mean ± sample standard deviation over seeds, the worst seed and every seed's rate; default
+recipe = `experiment=default` trained on the same data and budget. Oracle = the same planner and budget
+on the true simulator, scoring the task's true cost-to-go (the shortest path round the walls), and
+random run once per row (they do not depend on the training seed); GCBC = goal-conditioned
+behaviour cloning on each seed's data (mean). plan ms = median wall time per control step; row min =
+wall minutes of every pipeline of the row, over all sittings.
+
+{success_table(rows, detailed=True)}
+
+{per_task}{predictor_section(rows)}The recipes (planner with its horizon H and candidates x iterations), the budgets of the rows,
+and the suite run and commit that measured each (`python scripts/benchmark.py suite=<name>` updates
+its own rows in measurements.json and keeps every other suite's):
+
+{recipe_table}
+
+{speed_section(measured)}
+{data_table}
+
+## What the latent learned (held-out episodes, every seed)
+
+{probe_table}
+
+Probe R²: linear map from latent to the true state, fit on training episodes. Pred./copy-last error:
+open-loop latent prediction error against repeating the last latent. Plannability: how often the
+true action sequence has lower energy than random ones. Warnings: the probe's (`scripts/probe.py`).
+
+## measurements.json
+
+`{{"suite", "date", "machine", "seeds", "eval_seed", "eval_episodes", "env_speed", "collection_speed",
+"rows": [{{"task", "obs", "experiment", "budget", "variant", "predictor", "suite", "commit", "date", "seeds": [{{"seed", "success": {{"jepa",
+"oracle", "gcbc", "random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "probe_r2", "probe", "warnings",
+"experiment", "variant", "predictor", "per_task", "planner", "folder"}}], "default": {{"experiment", "seeds": [{{"seed", "success": {{"jepa"}},
+"plan_ms", "train_min", "probe_r2", "folder"}}]}}, "summary": {{"jepa", "default", "gcbc": {{"mean", "std",
+"worst"}}, "oracle", "random": {{"mean"}}, "default_over_tuned"}}, "row_minutes", "collect",
+"windows_per_s", "train_samples_per_s"}}]}}`. Success rates are fractions; oracle and random are copied into
+every seed's entry from the first seed's evaluation. A row's `suite`, `commit` and `date` say which run
+measured it; `default` is null in a suite that runs no default beside its recipe (`default_seeds: []`).
+
+Targets missed and the experiments tried on them: [docs/EXPERIMENTS.md](docs/EXPERIMENTS.md).
+"""
+    if SCALE.exists():
+        doc += "\n" + scale_section(read_json(SCALE))
+    (ROOT / "BENCHMARKS.md").write_text(doc)
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if RESULTS_BEGIN in text and RESULTS_END in text:
+        head, rest = text.split(RESULTS_BEGIN, 1)
+        tail = rest.split(RESULTS_END, 1)[1]
+        section = (f"{RESULTS_BEGIN}\nFrom `{command}` on {measured['date']} ({measured['machine']}), "
+                   f"mean ± std over training seeds {', '.join(map(str, seeds))}; details in [BENCHMARKS.md](BENCHMARKS.md).\n\n"
+                   f"{success_table(rows, detailed=False)}\n{RESULTS_END}")
+        readme.write_text(head + section + tail)
+
+
+def scale_section(scale: dict[str, Any]) -> str:
+    """BENCHMARKS.md's section on ``suite=scale`` (docs/benchmarks/scale.json)."""
+    graph = scale["landmarks"]
+    counts = list(next(iter(scale["rows"].values()))["episodes_per_s"])
+    table = markdown_table(
+        ["row", *[f"episodes/s, {n} env{'s' if n != '1' else ''}" for n in counts], f"{counts[-1]} / {counts[0]}",
+         *[f"plan ms, {n}" for n in counts], "success", "identical episodes", "rollout GFLOP/s", "of matmul peak"],
+        [[name, *[f"{r['episodes_per_s'][n]:.2f}" for n in counts],
+          f"**{r['episodes_per_s'][counts[-1]] / r['episodes_per_s'][counts[0]]:.2f}x**",
+          *[f"{r['plan_ms'][n]:.1f}" for n in counts], " / ".join(pct(r["success"][n]) for n in counts),
+          "yes" if r["identical"] else "**no**", f"{r['rollout']['gflops']:.0f}", f"{r['rollout_fraction_of_peak']:.2f}"]
+         for name, r in scale["rows"].items()])
+    return f"""## Scale and speed
+
+Generated by `python scripts/benchmark.py suite=scale` on {scale['date']} ({scale['machine']}); raw numbers
+in [`docs/benchmarks/scale.json`](docs/benchmarks/scale.json). Load average (5 min) at its start and end:
+{scale.get('load_average_at_start', float('nan')):.1f} and {scale.get('load_average_at_end', float('nan')):.1f} on {os.cpu_count()} cores: above the core
+count, other jobs shared the cores and every speed below is lower than on an idle machine.
+
+The dense landmark graph (`configs/energy/geodesic_subgoal_dense.yaml`) on {graph['landmarks']:,} synthetic
+landmarks (a point mass's episodes mapped into 64 dimensions, `agents/speed.py`), in a fresh process:
+built in **{graph['build_s']:.1f} s** with a peak of **{graph['peak_gb']:.2f} GB** resident, a new goal's
+distances and paths in **{graph['goal_query_s']:.2f} s** ({graph['edges']:,} directed edges, {graph['torch_threads']} torch thread).
+
+JEPA (default recipe, training seed 0) on the same {scale['eval_episodes']} held-out pairs (seed {scale['eval_seed']})
+with N envs planned together (`evaluate.py num_envs=N`, each N a fresh process); plan ms = median wall
+time per control step, one planner call's time shared by its envs. Rollout GFLOP/s: the predictor's
+matrix products over one CEM iteration's candidates, against a 1024-square matmul on this machine,
+{scale['matmul_peak_gflops']:.0f} GFLOP/s (`worldmodel/speed.py`).
+
+{table}
+"""
+
+
+def rewrite_docs() -> None:
+    """BENCHMARKS.md and the README written again from the committed ``measurements.json`` (and scale.json)."""
+    measured = read_json(MEASUREMENTS)
+    write_docs(measured, f"python scripts/benchmark.py suite={measured['suite']}")
