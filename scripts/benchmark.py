@@ -43,6 +43,8 @@ from benchmark_docs import (  # scripts/, beside this file
 )
 from omegaconf import DictConfig, OmegaConf
 
+import envs
+from agents.branches import branch_errors
 from envs.collection import measure_collection_speed
 from envs.dataset import load_episodes
 from envs.errors import UserInputError
@@ -208,6 +210,16 @@ def row_measurements(row: Row, folders: dict[str, dict[int, Path]], window_cfg: 
     }
 
 
+def add_branch_errors(row: Row, cfg: DictConfig, seed: int) -> None:
+    """Each seed's model against the two real futures where the door is drawn (:mod:`agents.branches`),
+    in the seed's record as ``branches``."""
+    for record in row["seeds"]:
+        model, _ = load_world_model(Path(record["folder"]) / "train", device="cpu")
+        record["branches"] = branch_errors(model.eval(), row["task"], row["obs"], cfg.episodes, seed, cfg.approach,
+                                           cfg.horizon, cfg.samples)
+        print(f"{row['task']} {row['experiment']} seed {record['seed']} branches: {record['branches']}", flush=True)
+
+
 def commit() -> str:
     """The checkout's commit, ``+dirty`` when tracked files differ from it ("unknown" outside git)."""
     def git(*args: str) -> str:
@@ -318,6 +330,8 @@ def main(cfg: DictConfig) -> None:
     for row in rows:
         folders = run_row(row, suite, run_dir / row["name"], cfg.device, cfg.reuse)
         measured["rows"].append(row_measurements(row, folders, suite.window_rate))
+        if suite.get("branches") and envs.make(row["task"], obs="state").unwrapped.variant == "branching":
+            add_branch_errors(measured["rows"][-1], suite.branches, suite.eval.seed)
         (run_dir / "measurements.json").write_text(json.dumps(measured, indent=2))
     if cfg.write_docs:
         MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)

@@ -121,13 +121,34 @@ def predictor_section(rows: list[Row]) -> str:
         lines.append([r["task"], r["obs"], r.get("variant") or "–", mean_std(lv), " / ".join(pct(x["success"]["jepa"]) for x in r["seeds"]),
                       mean_std(det), " / ".join(pct(x["success"]["jepa"]) for x in base["seeds"]),
                       f"{100 * (lv['mean'] - det['mean']):+.0f}", pct(r["summary"].get("oracle", {}).get("mean"))])
+    text = ""
+    if lines:
+        table = markdown_table(["task", "obs", "variant", "latent variable (mean ± std)", "per seed", "deterministic (default)",
+                                "per seed", "difference (points)", "Oracle"], lines)
+        text = ("A latent-variable predictor (`experiment=latent-variable`: futures drawn from its prior, each plan "
+                "scored by the statistic the recipe names) against the deterministic default on the same task, obs "
+                f"mode, seeds and pairs:\n\n{table}\n\n")
+    return text + branches_table(rows)
+
+
+def branches_table(rows: list[Row]) -> str:
+    """Where each seed's prediction lands between the two real futures of a branching row (empty if none)."""
+    lines = [[r["task"], r["obs"], r["experiment"], b["predictor"], str(x["seed"]), str(b["samples"]),
+              f"{b['separation_last']:.2f}", f"{b['to_open_over_separation_last']:.2f}",
+              f"{b['to_shut_over_separation_last']:.2f}"]
+             for r in rows for x in r["seeds"] if (b := x.get("branches"))]
     if not lines:
         return ""
-    table = markdown_table(["task", "obs", "variant", "latent variable (mean ± std)", "per seed", "deterministic (default)",
-                            "per seed", "difference (points)", "Oracle"], lines)
-    return ("A latent-variable predictor (`experiment=latent-variable`: futures drawn from its prior, each plan "
-            "scored by the statistic the recipe names) against the deterministic default on the same task, obs mode, "
-            f"seeds and pairs:\n\n{table}\n\n")
+    first = next(x["branches"] for r in rows for x in r["seeds"] if x.get("branches"))
+    table = markdown_table(["task", "obs", "recipe", "predictor", "seed", "futures drawn", "branch separation",
+                            "nearest prediction to open ÷ separation", "to shut ÷ separation"], lines)
+    return (f"Prediction where the world branches (`agents/branches.py`): {first['episodes']} layouts of the eval "
+            f"pairs, the ball at rest {first['approach']} m before the risky door and pushed at it for "
+            f"{first['horizon']} steps, once with the door forced open and once shut; the distance of the "
+            "model's prediction (a latent-variable model: the nearest of its drawn futures) to each real "
+            "future's latent at the last step, over the two futures' distance (branch separation). A model "
+            "that predicts the average of the branches sits near 0.5 from both; one that learned the split "
+            f"has a draw near 0 for each.\n\n{table}\n\n")
 
 
 def speed_section(measured: dict[str, Any]) -> str:

@@ -260,3 +260,16 @@ def test_latent_variable_rows_are_shown_beside_the_deterministic_default_of_thei
     lines = [line for line in predictor_section(rows).splitlines() if line.startswith("| wall")]
     assert lines == ["| wall | state | – | 90% ± 0% | 90% / 90% / 90% | 80% ± 10% | 70% / 80% / 90% | +10 | 100% |"]
     assert predictor_section(rows[:1]) == ""
+
+
+def test_branching_rows_show_where_each_seeds_prediction_lands_between_the_two_futures() -> None:
+    from benchmark_docs import branches_table
+
+    branches = {"predictor": "latent_variable", "samples": 8, "episodes": 20, "approach": 0.7, "horizon": 10,
+                "separation_last": 13.8, "to_open_over_separation_last": 0.51, "to_shut_over_separation_last": 0.42}
+    rows = [{"task": "wall-branching", "obs": "state", "experiment": "latent-variable",
+             "seeds": [{"seed": 0, "branches": branches}, {"seed": 1}]},
+            {"task": "wall", "obs": "state", "experiment": "default", "seeds": [{"seed": 0}]}]
+    lines = [line for line in branches_table(rows).splitlines() if line.startswith("| wall")]
+    assert lines == ["| wall-branching | state | latent-variable | latent_variable | 0 | 8 | 13.80 | 0.51 | 0.42 |"]
+    assert branches_table(rows[1:]) == ""
