@@ -4,6 +4,7 @@
     python scripts/benchmark.py suite=full       # every task and obs mode, three training seeds
     python scripts/benchmark.py suite=scale      # the landmark graph at a million, many envs per plan, FLOP/s
     python scripts/benchmark.py docs_only=true   # rewrite BENCHMARKS.md from docs/benchmarks/*.json
+    python scripts/benchmark.py docs_only=true merge_from=RUN/measurements.json  # add a run's rows first
 
 A suite is a list of rows (a task and obs mode). Each row runs its recipe, the tuned experiment file
 ``configs/experiment/<task>-<obs>.yaml`` where there is one, else the default, once per training
@@ -56,6 +57,8 @@ from worldmodel.speed import matmul_peak_gflops, rollout_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS_FILE = "benchmark_seconds.json"  # wall time the benchmark spent on a pipeline folder, all sittings
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
@@ -297,6 +300,9 @@ def run_scale(suite: DictConfig, run_dir: Path, device: str, reuse: bool) -> dic
 def main(cfg: DictConfig) -> None:
     suite = cfg.suite
     if cfg.docs_only:  # the committed measurements, written out again (e.g. after a change to this file)
+        if cfg.merge_from:  # a run folder's measurements.json (e.g. a benchmark run in another checkout)
+            merged = merge_rows(read_json(MEASUREMENTS) if MEASUREMENTS.exists() else None, read_json(Path(cfg.merge_from)))
+            MEASUREMENTS.write_text(json.dumps(merged, indent=2))
         rewrite_docs()
         print(f"wrote {ROOT / 'BENCHMARKS.md'} from {MEASUREMENTS.parent}")
         return
