@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.adapter_batch import BatchSimulator
 from envs.base import check_make_options
 from envs.conventions import build_env, check_spec, convention_of, env_method
 from envs.errors import UserInputError
@@ -86,6 +87,7 @@ class GoalEnvTask(gym.Env):
         self._observe_now = env_method(self.inner, self.config.observe or self.convention.observe,
                                        required=self.config.observe is not None, task=task)
         self.state_dim, self.goal_dim = self.agent_state().size, achieved.size
+        self._batch = self._batch_simulator(task)
         self.success_threshold = self.config.success.threshold  # None where the env's own flag decides
         self.path_resolution = self.config.path_resolution
         if obs == "pixels":
@@ -279,15 +281,40 @@ class GoalEnvTask(gym.Env):
             raise UserInputError(f"sim state must have shape ({expected},) for this task, got {state.shape}")
         return state
 
+    def _batch_simulator(self, task: str) -> BatchSimulator | None:
+        """The config's ``env.batch`` simulator, checked against the env's own steps (None without one)."""
+        spec = self.config.batch
+        if spec is None:
+            return None
+        if self._sim is None or self._goal_joints is None:
+            raise UserInputError(f"task {task}: env.batch needs the env's MuJoCo model/data and the achieved goal "
+                                 "in its qpos; remove env.batch to simulate with the env's own steps")
+        simulator = BatchSimulator(self._sim[0], spec.resolve_substeps(self.inner, task), spec.clip_qvel,
+                                   self.config.action_repeat, self._goal_joints)
+        start = self.get_sim_state()  # the probe reset's, from __init__
+        actions = np.random.default_rng(0).uniform(-1.0, 1.0, (2, 3, *self.action_space.shape))
+        expected = self._simulate_in_python(start, actions)
+        got = simulator.run(start[:-SPEC_SLOTS], self._scale.to_env(actions))
+        if not np.array_equal(got, expected):
+            raise UserInputError(f"task {task}: env.batch does not reproduce the env's own steps (largest difference "
+                                 f"{np.abs(got - expected).max():.3g}); remove env.batch, or fix substeps / clip_qvel")
+        return simulator
+
     def simulate_batch(self, start_state: np.ndarray, actions: np.ndarray, scored: bool = False) -> np.ndarray:
         """``info["achieved_goal"]`` after every step of ``actions (N, H, A)`` from ``start_state``,
-        ``float32 (N, H, g)``: the env's own steps from a restore, so exactly what stepping it gives
-        (in Python, one env step at a time: slower than the built-in tasks' batched simulator). Its
-        cost-to-go reads the achieved goal alone, so ``scored=True`` adds nothing."""
+        ``float32 (N, H, g)``: exactly what stepping the env gives. With ``env.batch`` in the task config,
+        all N in C (checked bit for bit against the env when the task was built); otherwise the env's own
+        steps from a restore, in Python, one env step at a time. Its cost-to-go reads the achieved goal
+        alone, so ``scored=True`` adds nothing."""
         start_state = self._check_sim_state(start_state)
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 3 or actions.shape[2:] != self.action_space.shape:
             raise UserInputError(f"actions must have shape (N, H, {self.action_space.shape[0]}), got {actions.shape}")
+        if self._batch is not None:
+            return self._batch.run(start_state[:-SPEC_SLOTS], self._scale.to_env(actions))
+        return self._simulate_in_python(start_state, actions)
+
+    def _simulate_in_python(self, start_state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         saved = self._snapshot()
         achieved = np.empty((*actions.shape[:2], self.goal_dim), np.float32)
         for i, sequence in enumerate(actions):

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from envs.adapter_batch import BatchSpec
 from envs.errors import UserInputError
 from envs.readers import Reader, SuccessRule
 
 CONVENTIONS = ("goal_env", "ogbench")
 KEYS = frozenset({"id", "factory", "module", "kwargs", "collect_kwargs", "convention", "action_repeat", "success",
-                  "achieved_goal", "desired_goal", "observe", "size_kwargs", "navigation"})
+                  "achieved_goal", "desired_goal", "observe", "size_kwargs", "navigation", "batch"})
 NAVIGATION_KEYS = frozenset({"maze", "path_resolution"})
 DEFAULT_SIZE_KWARGS = ("width", "height")  # how Gymnasium's MuJoCo envs and OGBench take their frame size
 
@@ -50,6 +51,7 @@ class AdapterConfig:
     size_kwargs: tuple[str, ...] = DEFAULT_SIZE_KWARGS  # constructor arguments that set the frame size
     maze: str | None = None  # attribute of env.unwrapped holding a gymnasium-robotics Maze (navigation grid)
     path_resolution: int = 1  # the oracle's cost-to-go splits each maze cell into this many per side
+    batch: BatchSpec | None = None  # how an env step advances the physics: the oracle then simulates in C
 
     @property
     def env_name(self) -> str:
@@ -97,4 +99,5 @@ class AdapterConfig:
             size_kwargs=tuple(size_kwargs),
             maze=navigation.get("maze"),
             path_resolution=_positive_int(navigation.get("path_resolution", 1), f"{where}.navigation.path_resolution"),
+            batch=BatchSpec.parse(env["batch"], f"{where}.batch") if "batch" in env else None,
         )

@@ -103,6 +103,26 @@ def test_a_restored_state_steps_bit_for_bit_like_the_saved_one() -> None:
     assert isinstance(other, Simulator) and other.simulator_unavailable is None
 
 
+def test_a_batch_section_simulates_in_c_exactly_as_the_env_steps_and_a_wrong_one_is_refused() -> None:
+    env = toy(batch={"substeps": 1})  # the toy's step: controls = action, one mj_step
+    env.reset(seed=5)
+    rng = np.random.default_rng(1)
+    for action in rng.uniform(-1, 1, (3, 2)):
+        env.step(action)
+    saved, actions = env.get_sim_state(), rng.uniform(-1, 1, (5, 6, 2))
+    in_c = env.simulate_batch(saved, actions)
+    np.testing.assert_array_equal(in_c, toy().simulate_batch(saved, actions))  # the same as the env's own steps
+    np.testing.assert_array_equal(env.get_sim_state(), saved)
+    with pytest.raises(UserInputError, match="env.batch does not reproduce the env's own steps"):
+        toy(batch={"substeps": 2})
+    with pytest.raises(UserInputError, match="substeps names nowhere.frame_skip, which is not a positive integer"):
+        toy(batch={"substeps": "nowhere.frame_skip"})
+    with pytest.raises(UserInputError, match="env.batch needs the env's MuJoCo model/data"):
+        toy(factory="toy_envs:NoMujocoGoalEnv", batch={"substeps": 1})
+    with pytest.raises(UserInputError, match="batch must be a mapping with substeps"):
+        toy(batch={"clip_qvel": 5.0})
+
+
 def test_without_mujoco_there_is_no_oracle_and_the_goal_is_the_goal_vector() -> None:
     env = toy(factory="toy_envs:NoMujocoGoalEnv")
     observation, _ = env.reset(seed=3)
@@ -183,6 +203,9 @@ def test_pointmaze_large_resets_to_a_pair_and_its_grid_is_the_maze() -> None:
     policy = WaypointFollower(gain=2.0, damping=2.0, noise=0.3, reach=0.3, patience=30)
     episode = rollout(env, policy, seed=0, index=0)
     assert np.ptp(episode.infos["achieved_goal"], axis=0).max() > 1.0  # the waypoints move the ball along the maze
+    # the oracle's simulator in C (env.batch: PointEnv's frame_skip and velocity clip) is the env's own steps
+    saved, actions = task.get_sim_state(), np.random.default_rng(3).uniform(-1, 1, (4, 8, 2)) * 3  # fast: clipped
+    np.testing.assert_array_equal(task.simulate_batch(saved, actions), task._simulate_in_python(saved, actions))
 
 
 def test_cube_single_resets_to_each_evaluation_task_and_reports_success() -> None:
