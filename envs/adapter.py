@@ -318,7 +318,7 @@ class GoalEnvTask(gym.Env):
         saved = self._snapshot()
         achieved = np.empty((*actions.shape[:2], self.goal_dim), np.float32)
         for i, sequence in enumerate(actions):
-            self.set_sim_state(start_state)
+            self._restore_physics(start_state)  # physics only: no goal observation (no render) is needed here
             for t, action in enumerate(sequence):
                 self._advance(action)
                 achieved[i, t] = self.achieved_goal()
