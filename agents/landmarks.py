@@ -85,6 +85,7 @@ class LandmarkGraph:
         search: Mapping[str, int],
         block: int,
         whitening_floor: float | None = None,
+        constant_factor: float | None = None,
         batch_size: int = 1024,
     ) -> LandmarkGraph:
         """Encode every ``stride``-th observation of (up to ``max_landmarks``) dataset frames.
@@ -98,6 +99,9 @@ class LandmarkGraph:
         With ``whitening_floor``, distances are measured in units of the data's one-step latent
         motion (:func:`step_whitening`): a direction the agent never moves along within an episode
         (a door's height, a target's place) becomes dear to cross, so no path changes the world.
+        ``constant_factor`` makes such directions, found in the data (:func:`episode_constants_dearer`),
+        that many times dearer again: the floor alone leaves a door's height about as cheap to change
+        as the ball's place, and paths then cross the wall through other episodes' doors.
         """
         if stride < 1 or hop_steps < 1 or max_landmarks < 2 or block < 1:
             raise ValueError("stride, hop_steps, block must be >= 1 and max_landmarks >= 2")
@@ -106,6 +110,8 @@ class LandmarkGraph:
         latents = list(z_all.split((episodes.episode_lengths + 1).tolist()))  # one tensor per episode
         dim = latents[0].shape[-1]
         metric = torch.eye(dim) if whitening_floor is None else step_whitening(latents, whitening_floor)
+        if constant_factor is not None:
+            metric = episode_constants_dearer(latents, metric, constant_factor)
         latents = [z @ metric.T for z in latents]
         radius = _hop_radius(latents, hop_steps, radius_quantile)
 
@@ -262,6 +268,32 @@ def step_whitening(latents: list[torch.Tensor], floor: float) -> torch.Tensor:
     values, vectors = torch.linalg.eigh(torch.cov(steps.T))
     values = values.clamp(min=floor * float(values.mean()))
     return (vectors @ torch.diag(values.rsqrt()) @ vectors.T).float()
+
+
+def episode_constants_dearer(latents: list[torch.Tensor], metric: torch.Tensor, factor: float,
+                             ratio: float = 10.0) -> torch.Tensor:
+    """``metric`` with the directions that are constant within episodes scaled by ``factor``.
+
+    In the mapped latents (``z @ metric.T``), the directions along which episodes differ far more than
+    any episode varies (between-episode over within-episode variance above ``ratio``: a door's height,
+    set once per episode) are those of the generalised eigenproblem ``B v = r W v``; a mapped difference
+    along them is multiplied by ``factor``. Directions the agent moves along (the ball's place: every
+    episode spans a good part of its range) stay as they were.
+    """
+    mapped = [z.double() @ metric.double().T for z in latents if len(z) > 1]
+    means = torch.stack([z.mean(0) for z in mapped])
+    within = torch.cov(torch.cat([z - z.mean(0) for z in mapped]).T)
+    between = torch.cov(means.T)
+    dim = within.shape[0]
+    lower = torch.linalg.cholesky(within + 1e-9 * torch.eye(dim, dtype=within.dtype) * within.diagonal().mean())
+    inverse = torch.linalg.inv(lower)
+    values, vectors = torch.linalg.eigh(inverse @ between @ inverse.T)
+    directions = inverse.T @ vectors[:, values > ratio]  # generalised eigenvectors, W-orthonormal
+    if directions.shape[1] == 0:
+        return metric
+    basis, _ = torch.linalg.qr(directions)  # an orthonormal basis of the constant subspace
+    scale = torch.eye(dim, dtype=basis.dtype) + (factor - 1.0) * basis @ basis.T
+    return (scale @ metric.double()).float()
 
 
 def _arc_length(z: torch.Tensor) -> torch.Tensor:

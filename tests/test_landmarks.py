@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from agents.energy import Energy, GeodesicGoalDistance, GoalDistance
-from agents.landmarks import LandmarkGraph, step_whitening
+from agents.landmarks import LandmarkGraph, episode_constants_dearer, step_whitening
 from agents.mpc import MPCAgent
 from agents.planners import CEM
 from agents.sparse_graph import exact_nearest
@@ -196,6 +196,23 @@ def test_step_whitening_makes_a_fixed_direction_dear() -> None:
     moved, fixed = (metric @ torch.tensor([1.0, 0.0])).norm(), (metric @ torch.tensor([0.0, 1.0])).norm()
     # eigenvalues (v, 0): the fixed one is floored at 0.01 * v / 2, so it weighs sqrt(2 / 0.01) times more
     assert float(fixed / moved) == pytest.approx(np.sqrt(2 / 0.01), rel=0.01)
+
+
+def test_a_direction_constant_in_each_episode_but_not_across_them_is_made_dearer_and_only_it() -> None:
+    """Episodes: a ball moving along x (each covers most of its range), a door height y fixed per episode."""
+    rng = np.random.default_rng(0)
+    episodes = []
+    for door in rng.uniform(-1.0, 1.0, 40):
+        x = np.cumsum(rng.normal(0.0, 0.1, 60))
+        episodes.append(torch.tensor(np.stack([x - x.mean(), np.full(60, door) + rng.normal(0.0, 1e-3, 60)], 1),
+                                     dtype=torch.float32))
+    metric = torch.eye(2)
+    dearer = episode_constants_dearer(episodes, metric, factor=10.0)
+    door_step, ball_step = torch.tensor([0.0, 0.1]), torch.tensor([0.1, 0.0])
+    assert float((door_step @ dearer.T).norm()) == pytest.approx(1.0, rel=1e-3)  # 10 x 0.1
+    assert float((ball_step @ dearer.T).norm()) == pytest.approx(0.1, rel=1e-3)  # the ball as before
+    moving = [torch.stack([e[:, 0], e[:, 0] * 0.5 + torch.randn(60) * 0.05], 1) for e in episodes]  # no constant
+    assert torch.equal(episode_constants_dearer(moving, metric, factor=10.0), metric)
 
 
 def test_geodesic_term_must_be_fitted() -> None:
