@@ -273,3 +273,22 @@ def test_branching_rows_show_where_each_seeds_prediction_lands_between_the_two_f
     lines = [line for line in branches_table(rows).splitlines() if line.startswith("| wall")]
     assert lines == ["| wall-branching | state | latent-variable | latent_variable | 0 | 8 | 13.80 | 0.51 | 0.42 |"]
     assert branches_table(rows[1:]) == ""
+
+
+def test_suite_rows_name_a_tuned_file_a_task_for_the_default_or_an_any_task_recipe_and_a_task(repo_root) -> None:
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from envs.errors import UserInputError
+    from scripts.benchmark import resolve_row
+
+    with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
+        tuned = resolve_row(OmegaConf.create({"experiment": "reacher-pixels"}))
+        default = resolve_row(OmegaConf.create({"task": "wall", "obs": "state", "budget": {"episodes": 7}}))
+        any_task = resolve_row(OmegaConf.create({"experiment": "latent-variable", "task": "wall-branching", "obs": "state"}))
+        with pytest.raises(UserInputError, match="names a tuned experiment or none"):
+            resolve_row(OmegaConf.create({"experiment": "default", "task": "wall", "obs": "state"}))
+    assert (tuned["name"], tuned["recipes"]) == ("reacher-pixels", ["reacher-pixels", "default"])
+    assert (default["name"], default["recipes"], default["budget"]["episodes"]) == ("wall-state", ["default"], 7)
+    assert (any_task["name"], any_task["experiment"], any_task["recipes"]) == (
+        "wall-branching-state", "latent-variable", ["latent-variable", "default"])
