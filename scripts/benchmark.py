@@ -301,7 +301,9 @@ def main(cfg: DictConfig) -> None:
     suite = cfg.suite
     if cfg.docs_only:  # the committed measurements, written out again (e.g. after a change to this file)
         if cfg.merge_from:  # a run folder's measurements.json (e.g. a benchmark run in another checkout)
-            merged = merge_rows(read_json(MEASUREMENTS) if MEASUREMENTS.exists() else None, read_json(Path(cfg.merge_from)))
+            run = read_json(Path(cfg.merge_from))
+            run["rows"] = [{"commit": cfg.merge_commit, **r} if cfg.merge_commit else r for r in run["rows"]]
+            merged = merge_rows(read_json(MEASUREMENTS) if MEASUREMENTS.exists() else None, run)
             MEASUREMENTS.write_text(json.dumps(merged, indent=2))
         rewrite_docs()
         print(f"wrote {ROOT / 'BENCHMARKS.md'} from {MEASUREMENTS.parent}")

@@ -13,6 +13,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from envs.errors import UserInputError
+
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = ROOT / "docs" / "benchmarks" / "measurements.json"
 SCALE = ROOT / "docs" / "benchmarks" / "scale.json"
@@ -293,5 +295,8 @@ matrix products over one CEM iteration's candidates, against a 1024-square matmu
 
 def rewrite_docs() -> None:
     """BENCHMARKS.md and the README written again from the committed ``measurements.json`` (and scale.json)."""
+    if not MEASUREMENTS.exists():
+        raise UserInputError(f"no {MEASUREMENTS.relative_to(ROOT)} yet: run a suite first "
+                             "(python scripts/benchmark.py suite=...), or give merge_from=RUN/measurements.json")
     measured = read_json(MEASUREMENTS)
     write_docs(measured, f"python scripts/benchmark.py suite={measured['suite']}")
