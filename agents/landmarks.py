@@ -99,9 +99,10 @@ class LandmarkGraph:
         With ``whitening_floor``, distances are measured in units of the data's one-step latent
         motion (:func:`step_whitening`): a direction the agent never moves along within an episode
         (a door's height, a target's place) becomes dear to cross, so no path changes the world.
-        ``constant_factor`` makes such directions, found in the data (:func:`episode_constants_dearer`),
-        that many times dearer again: the floor alone leaves a door's height about as cheap to change
-        as the ball's place, and paths then cross the wall through other episodes' doors.
+        ``constant_factor`` makes such directions, found in the data (:func:`episode_constant_scale`),
+        that many times dearer again for the graph's edges only (the floor alone leaves a door's height
+        about as cheap to change as the ball's place, and paths then cross the wall through other
+        episodes' doors); entering the graph and aiming at a waypoint measure as before.
         """
         if stride < 1 or hop_steps < 1 or max_landmarks < 2 or block < 1:
             raise ValueError("stride, hop_steps, block must be >= 1 and max_landmarks >= 2")
@@ -110,9 +111,8 @@ class LandmarkGraph:
         latents = list(z_all.split((episodes.episode_lengths + 1).tolist()))  # one tensor per episode
         dim = latents[0].shape[-1]
         metric = torch.eye(dim) if whitening_floor is None else step_whitening(latents, whitening_floor)
-        if constant_factor is not None:
-            metric = episode_constants_dearer(latents, metric, constant_factor)
         latents = [z @ metric.T for z in latents]
+        edge_map = None if constant_factor is None else episode_constant_scale(latents, constant_factor)
         radius = _hop_radius(latents, hop_steps, radius_quantile)
 
         # landmarks: every stride-th latent (an even subsample if there are too many), each with its
@@ -132,12 +132,15 @@ class LandmarkGraph:
         same = torch.nonzero(episode[1:] == episode[:-1]).flatten().to(nodes.device)
         temporal = torch.stack([same, same + 1])
         temporal_weights = arc[same + 1] - arc[same]
-        # near neighbours within the radius, as far apart as their latent distance
-        near_j = nearest(nodes, min(neighbours, len(nodes) - 1), search).flatten()
+        # near neighbours within the radius, as far apart as their latent distance (with constant_factor,
+        # a difference along the episode constants counts that many times: edges keep the world as it is)
+        edge_nodes = nodes if edge_map is None else nodes @ edge_map.T.to(nodes.device)
+        near_j = nearest(edge_nodes, min(neighbours, len(nodes) - 1), search).flatten()
         near_i = torch.arange(len(nodes), device=nodes.device).repeat_interleave(len(near_j) // len(nodes))
         found = near_j >= 0  # the index may leave a row short
         near_i, near_j = near_i[found], near_j[found]
-        near_d = _pair_distances(nodes, near_i, near_j, max(1, block // dim))
+        near_d = _pair_distances(edge_nodes, near_i, near_j, max(1, block // dim))
+        del edge_nodes
         close = near_d <= radius
 
         sources = torch.cat([temporal[0], near_i[close]]).cpu().numpy()
@@ -270,30 +273,26 @@ def step_whitening(latents: list[torch.Tensor], floor: float) -> torch.Tensor:
     return (vectors @ torch.diag(values.rsqrt()) @ vectors.T).float()
 
 
-def episode_constants_dearer(latents: list[torch.Tensor], metric: torch.Tensor, factor: float,
-                             ratio: float = 10.0) -> torch.Tensor:
-    """``metric`` with the directions that are constant within episodes scaled by ``factor``.
+def episode_constant_scale(latents: list[torch.Tensor], factor: float, ratio: float = 10.0) -> torch.Tensor | None:
+    """``(D, D)``: the map that multiplies the latents' directions constant within episodes by ``factor``.
 
-    In the mapped latents (``z @ metric.T``), the directions along which episodes differ far more than
-    any episode varies (between-episode over within-episode variance above ``ratio``: a door's height,
-    set once per episode) are those of the generalised eigenproblem ``B v = r W v``; a mapped difference
-    along them is multiplied by ``factor``. Directions the agent moves along (the ball's place: every
-    episode spans a good part of its range) stay as they were.
+    Those directions, along which episodes differ far more than any episode varies (between-episode
+    over within-episode variance above ``ratio``: a door's height, set once per episode), are the
+    generalised eigenvectors of ``B v = r W v``. Directions the agent moves along (the ball's place:
+    every episode spans a good part of its range) are left as they are; without any constant
+    direction there is no map (None), and the graph is exactly the one built without this option.
     """
-    mapped = [z.double() @ metric.double().T for z in latents if len(z) > 1]
-    means = torch.stack([z.mean(0) for z in mapped])
-    within = torch.cov(torch.cat([z - z.mean(0) for z in mapped]).T)
-    between = torch.cov(means.T)
-    dim = within.shape[0]
-    lower = torch.linalg.cholesky(within + 1e-9 * torch.eye(dim, dtype=within.dtype) * within.diagonal().mean())
-    inverse = torch.linalg.inv(lower)
+    episodes = [z.double() for z in latents if len(z) > 1]
+    dim = episodes[0].shape[1]
+    within = torch.cov(torch.cat([z - z.mean(0) for z in episodes]).T)
+    between = torch.cov(torch.stack([z.mean(0) for z in episodes]).T)
+    inverse = torch.linalg.inv(torch.linalg.cholesky(within + 1e-9 * within.diagonal().mean() * torch.eye(dim, dtype=within.dtype)))
     values, vectors = torch.linalg.eigh(inverse @ between @ inverse.T)
-    directions = inverse.T @ vectors[:, values > ratio]  # generalised eigenvectors, W-orthonormal
+    directions = inverse.T @ vectors[:, values > ratio]
     if directions.shape[1] == 0:
-        return metric
+        return None
     basis, _ = torch.linalg.qr(directions)  # an orthonormal basis of the constant subspace
-    scale = torch.eye(dim, dtype=basis.dtype) + (factor - 1.0) * basis @ basis.T
-    return (scale @ metric.double()).float()
+    return (torch.eye(dim, dtype=basis.dtype) + (factor - 1.0) * basis @ basis.T).float()
 
 
 def _arc_length(z: torch.Tensor) -> torch.Tensor:
