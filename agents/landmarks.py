@@ -282,10 +282,14 @@ def episode_constant_scale(latents: list[torch.Tensor], factor: float, ratio: fl
     every episode spans a good part of its range) are left as they are; without any constant
     direction there is no map (None), and the graph is exactly the one built without this option.
     """
-    episodes = [z.double() for z in latents if len(z) > 1]
+    episodes = [z for z in latents if len(z) > 1]
     dim = episodes[0].shape[1]
-    within = torch.cov(torch.cat([z - z.mean(0) for z in episodes]).T)
-    between = torch.cov(torch.stack([z.mean(0) for z in episodes]).T)
+    within = torch.zeros(dim, dim, dtype=torch.float64)  # summed episode by episode: no copy of all latents
+    for z in episodes:
+        centred = z.double() - z.double().mean(0)
+        within += centred.T @ centred
+    within /= sum(len(z) for z in episodes) - 1
+    between = torch.cov(torch.stack([z.double().mean(0) for z in episodes]).T)
     inverse = torch.linalg.inv(torch.linalg.cholesky(within + 1e-9 * within.diagonal().mean() * torch.eye(dim, dtype=within.dtype)))
     values, vectors = torch.linalg.eigh(inverse @ between @ inverse.T)
     directions = inverse.T @ vectors[:, values > ratio]
