@@ -38,6 +38,9 @@ STAGES = ("collect", "train", "probe", "evaluate", "report")
 RECIPE_KEYS = ("model", "planner", "energy", "budget")
 # Keys that say where or how a stage runs, not what it computes: a change to them does not make it stale.
 RUN_KEYS = ("out", "resume", "force", "device", "num_envs")
+# what a stage composes with the recipe but never reads: a change there leaves the stage's result as it is
+UNREAD = {"collect": ("model", "planner", "energy", "uncertainty"), "train": ("planner", "energy", "uncertainty"),
+          "probe": ("planner", "energy", "uncertainty")}
 
 
 def recipe_overrides(cfg: DictConfig, command_line: list[str], experiment: str) -> list[str]:
@@ -98,7 +101,8 @@ def changed_keys(stage: str, overrides: list[str], folder: Path) -> list[str]:
         return key not in now and any(now.get(p) is None and p not in before for p in prefixes)
 
     keys = sorted(set(now) | set(before))
-    return [k for k in keys if k.split(".")[0] not in RUN_KEYS and now.get(k) != before.get(k)
+    ignored = (*RUN_KEYS, *UNREAD.get(stage, ()))
+    return [k for k in keys if k.split(".")[0] not in ignored and now.get(k) != before.get(k)
             and not filled_at_run_time(k)]
 
 

@@ -100,6 +100,8 @@ def test_changed_redo_redoes_the_changed_stage_and_every_later_one(tiny_run) -> 
         assert sorted(redo) == ["evaluate", "probe", "train"] and "steps" in redo["train"]
         assert "earlier stage" in redo["evaluate"]
         assert sorted(stale("evaluate.episodes=11")) == ["evaluate"]  # a later change leaves training alone
+        # collect and train compose the planner and energy with the recipe but never read them
+        assert sorted(stale("planner.optimizer.samples=17", "energy.terms.goal.final_weight=2.0")) == ["evaluate"]
 
 
 def test_unknown_stage_is_one_line(repo_root: Path, tmp_path: Path) -> None:
