@@ -23,10 +23,12 @@ Row = dict[str, Any]
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A JSON file the benchmark wrote (measurements, a pipeline's results or summaries)."""
     return json.loads(path.read_text())
 
 
 def row_key(row: Row) -> tuple[str, str, str]:
+    """What names a row across suites: its task, obs mode and recipe."""
     return row["task"], row["obs"], row["experiment"]
 
 
