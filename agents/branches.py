@@ -29,20 +29,23 @@ from worldmodel.frames import FrameHistory
 from worldmodel.world_model import WorldModel
 
 
-def branch_futures(task: str, obs: str, spec: dict[str, Any], approach: float, horizon: int
+def branch_futures(branches: dict[str, Any], spec: dict[str, Any], approach: float, horizon: int
                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """The start observation, the actions, and each branch's ``horizon`` observations for one episode."""
+    """The start observation, the actions, and each branch's ``horizon`` observations for one episode;
+    ``branches`` maps a branch's name to its env (:func:`forced_doors`)."""
     side = 1.0 if spec["start"][0] > 0 else -1.0
     start = {**spec, "start": [side * approach, spec["risky_door"][0]]}
     actions = np.tile(np.array([-side, 0.0], dtype=np.float32), (horizon, 1))  # straight at the door
     futures, first = {}, None
-    for branch, shut in (("open", 0.0), ("shut", 1.0)):
-        env = envs.make(task, obs=obs, shut_probability=shut)
-        observation, _ = env.reset(options=start)
-        first = observation["observation"]
+    for branch, env in branches.items():
+        first = env.reset(options=start)[0]["observation"]
         futures[branch] = np.stack([env.step(a)[0]["observation"] for a in actions])
-        env.close()
     return first, actions, futures
+
+
+def forced_doors(task: str, obs: str) -> dict[str, Any]:
+    """The task's env twice, its risky door forced open (``shut_probability`` 0) and shut (1)."""
+    return {branch: envs.make(task, obs=obs, shut_probability=shut) for branch, shut in (("open", 0.0), ("shut", 1.0))}
 
 
 @torch.no_grad()
@@ -50,16 +53,13 @@ def branch_errors(model: WorldModel, task: str, obs: str, episodes: int, seed: i
                   horizon: int = 10, samples: int = 8) -> dict[str, Any]:
     """Distances of the model's predictions to the two branches, ``episodes`` held-out layouts (pair seed
     ``seed``), at the last step and averaged over the ``horizon`` steps; means over episodes."""
-    env = envs.make(task, obs=obs)
-    specs, _ = held_out_pairs(env.unwrapped, episodes, seed, None)
-    env.close()
-    frames = FrameHistory(model.frame_stack)
+    branches = forced_doors(task, obs)
+    specs, _ = held_out_pairs(branches["open"].unwrapped, episodes, seed, None)
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for spec in specs:
-        first, actions, futures = branch_futures(task, obs, spec, approach, horizon)
-        frames.reset()
-        z0 = model.encode(frames.push(first)[None].to(model.device))  # (1, D)
+        first, actions, futures = branch_futures(branches, spec, approach, horizon)
+        z0 = model.encode(FrameHistory(model.frame_stack).push(first)[None].to(model.device))  # (1, D)
         truth = {}
         for branch, observations in futures.items():
             history = FrameHistory(model.frame_stack)
@@ -77,6 +77,8 @@ def branch_errors(model: WorldModel, task: str, obs: str, episodes: int, seed: i
             best = (predicted - z[None]).norm(dim=-1).amin(dim=0)  # (H,): the nearest draw, each step
             row[f"to_{branch}_last"], row[f"to_{branch}_mean"] = float(best[-1]), float(best.mean())
         rows.append(row)
+    for env in branches.values():
+        env.close()
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     ratios = {f"to_{b}_over_separation_last": mean[f"to_{b}_last"] / mean["separation_last"] for b in ("open", "shut")}
     return {"episodes": len(rows), "horizon": horizon, "approach": approach, "seed": seed,

@@ -21,6 +21,7 @@ import mujoco.batch
 import numpy as np
 
 from envs.errors import UserInputError
+from envs.readers import dotted_attribute
 
 KEYS = frozenset({"substeps", "clip_qvel"})
 
@@ -47,9 +48,7 @@ class BatchSpec:
         """``substeps`` as a number, read from the env where the config names an attribute."""
         if isinstance(self.substeps, int):
             return self.substeps
-        value: Any = env
-        for part in self.substeps.split("."):
-            value = getattr(value, part, None)
+        value = dotted_attribute(env, self.substeps)
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise UserInputError(f"task {task}: env.batch.substeps names {self.substeps}, which is not a positive "
                                  f"integer attribute of the env (got {value!r})")

@@ -25,7 +25,7 @@ from gymnasium import spaces
 from gymnasium.envs.registration import load_env_creator
 
 from envs.errors import UserInputError, first_line
-from envs.readers import Reader
+from envs.readers import Reader, dotted_attribute
 from envs.task_config import AdapterConfig
 
 GOAL_ENV_KEYS = ("observation", "achieved_goal", "desired_goal")
@@ -123,9 +123,7 @@ def convention_of(config: AdapterConfig) -> Convention:
 def env_method(env: Any, dotted: str | None, required: bool, task: str) -> Any:
     """``env.<dotted>`` (e.g. PointMaze's ``point_env._get_obs``) if callable; a one-line error if the
     task config named one that is not, None if only the convention's default is missing."""
-    target: Any = env
-    for part in dotted.split(".") if dotted else ():
-        target = getattr(target, part, None)
+    target = dotted_attribute(env, dotted) if dotted else env
     if dotted and callable(target):
         return target
     if required:

@@ -6,15 +6,16 @@ import numpy as np
 import torch
 
 import envs
-from agents.branches import branch_errors, branch_futures
+from agents.branches import branch_errors, branch_futures, forced_doors
 from agents.pairs import held_out_pairs
 
 
 def test_forced_doors_give_two_futures_that_part_at_the_risky_door() -> None:
     env = envs.make("wall-branching", obs="state")
     specs, _ = held_out_pairs(env.unwrapped, 2, 2000, None)
+    branches = forced_doors("wall-branching", "state")
     for spec in specs:
-        first, actions, futures = branch_futures("wall-branching", "state", spec, approach=0.7, horizon=10)
+        first, actions, futures = branch_futures(branches, spec, approach=0.7, horizon=10)
         side = np.sign(first[0])
         assert first[0] == 0.7 * side and first[-1] == 0.5  # at rest in front of the door, not yet drawn
         assert futures["open"][-1][-1] == 0.0 and futures["shut"][-1][-1] == 1.0
@@ -41,7 +42,7 @@ class _Identity(torch.nn.Module):
 def test_a_model_that_predicts_one_branch_exactly_is_at_zero_from_it_and_one_separation_from_the_other() -> None:
     env = envs.make("wall-branching", obs="state")
     spec = held_out_pairs(env.unwrapped, 1, 2000, None)[0][0]
-    _, _, futures = branch_futures("wall-branching", "state", spec, approach=0.7, horizon=10)
+    _, _, futures = branch_futures(forced_doors("wall-branching", "state"), spec, approach=0.7, horizon=10)
     figures = branch_errors(_Identity(futures["shut"]), "wall-branching", "state", episodes=1, seed=2000)
     assert figures["to_shut_last"] == 0.0 and figures["to_shut_over_separation_last"] == 0.0
     assert figures["to_open_over_separation_last"] == 1.0
