@@ -38,11 +38,13 @@ class StochasticDynamics(Dynamics, Protocol):
     code_dim: int
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
-        """As :meth:`Dynamics.rollout`, under ``codes (B, H, U)`` (None: the prior's mean)."""
+        """As :meth:`Dynamics.rollout`, under the prior's draws ``codes (B, H, U)`` from :meth:`sample_codes`
+        (None: the prior's mean)."""
         ...
 
     def sample_codes(self, batch: int, horizon: int, generator: torch.Generator) -> torch.Tensor:
-        """``(batch, horizon, U)`` latent variables from the prior."""
+        """``(batch, horizon, U)`` draws of the prior (the codes, or the noise a learned prior turns into
+        codes at each predicted latent)."""
         ...
 
 

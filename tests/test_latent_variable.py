@@ -32,14 +32,14 @@ def fit(rate_weight: float, steps: int = 1200) -> dict[str, float]:
     generator = torch.Generator().manual_seed(0)
     for _ in range(steps):
         z, a, z_next = branching_world(256, generator)
-        u, rate = predictor.posterior(z, a, z_next)
+        u, rate, _ = predictor.posterior(z, a, z_next)
         loss = F.mse_loss(predictor(z, a, u), z_next) + rate_weight * rate.mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     z, a, z_next = branching_world(2000, torch.Generator().manual_seed(99))
     with torch.no_grad():
-        u, rate = predictor.posterior(z, a, z_next)
+        u, rate, _ = predictor.posterior(z, a, z_next)
         futures = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
         errors = torch.stack([(predictor(z, a, u_k) - z_next).pow(2).mean(-1) for u_k in futures])
         return {"posterior": F.mse_loss(predictor(z, a, u), z_next).item(), "rate": rate.mean().item(),
@@ -58,23 +58,100 @@ def test_without_its_rate_u_carries_the_whole_future_and_with_it_only_the_branch
     assert free["best_of_8"] > 3 * limited["best_of_8"]
 
 
+def gated_world(n: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """``z' = z + 0.1 a``, and where ``z_x > 0`` also ``+- 0.5 e_y`` by a coin: the world branches in
+    half of the space only (a door drawn in one place), ``(z' - z - 0.1 a)_y`` says which branch."""
+    z = torch.rand(n, 2, generator=generator) * 2 - 1
+    a = torch.rand(n, 2, generator=generator) * 2 - 1
+    coin = torch.randint(0, 2, (n, 1), generator=generator).float() * 2 - 1
+    return z, a, z + 0.1 * a + 0.5 * (z[:, :1] > 0) * coin * torch.tensor([0.0, 1.0])
+
+
+def test_a_learned_prior_spends_the_code_only_where_the_world_branches() -> None:
+    """Both priors, rate weight 0 (only the 4 codes bound u). The fixed uniform prior's posterior spends
+    ln 4 nats everywhere, so a uniform draw misses even where the world is deterministic. The learned
+    prior p(u | z, a) fits the posterior: 0 nats where nothing is left open, ln 2 (the coin) where
+    it branches, and its draws land on each branch about half the time and on the truth elsewhere."""
+    figures = {}
+    for prior in ("fixed", "learned"):
+        torch.manual_seed(0)
+        predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0, prior=prior)
+        optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(800):
+            z, a, z_next = gated_world(256, generator)
+            u, rate, fit = predictor.posterior(z, a, z_next)
+            loss = F.mse_loss(predictor(z, a, u), z_next) + fit.mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        z, a, z_next = gated_world(2000, torch.Generator().manual_seed(9))
+        gate = z[:, 0] > 0
+        with torch.no_grad():
+            _, rate, _ = predictor.posterior(z, a, z_next)
+            draws = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
+            predicted = torch.stack([predictor(z, a, predictor.draw(z, a, d)) for d in draws])  # (8, N, 2)
+        shift = predicted[..., 1] - (z + 0.1 * a)[:, 1]  # the predicted branch, (8, N)
+        figures[prior] = {"rate_still": rate[~gate].mean().item(), "rate_branch": rate[gate].mean().item(),
+                          "miss_still": (predicted - z_next).pow(2).sum(-1)[:, ~gate].mean().item(),
+                          "up": (shift[:, gate] > 0.25).float().mean().item(),
+                          "down": (shift[:, gate] < -0.25).float().mean().item()}
+    fixed, learned = figures["fixed"], figures["learned"]
+    assert fixed["rate_still"] > 1.2 and fixed["miss_still"] > 0.03  # ln 4 = 1.39 nats spent on nothing
+    assert learned["rate_still"] < 0.1 and learned["miss_still"] < 0.005
+    assert abs(learned["rate_branch"] - math.log(2)) < 0.15
+    assert 0.35 < learned["up"] < 0.65 and 0.35 < learned["down"] < 0.65 and learned["up"] + learned["down"] > 0.95
+
+
 def test_rates_are_the_kl_to_the_prior() -> None:
     gaussian = LatentVariablePredictor(2, 1, 8, 1, code_dim=3, code="gaussian", rate_weight=1.0)
     torch.nn.init.zeros_(gaussian.inference[-1].weight)
     torch.nn.init.zeros_(gaussian.inference[-1].bias)  # posterior N(0, I): the prior itself
-    _, rate = gaussian.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
-    assert torch.allclose(rate, torch.zeros(5), atol=1e-6)
+    _, rate, fit = gaussian.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
+    assert torch.allclose(rate, torch.zeros(5), atol=1e-6) and torch.equal(fit, torch.zeros(5))  # a fixed prior fits nothing
     discrete = LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="discrete", rate_weight=1.0)
     torch.nn.init.zeros_(discrete.inference[-1].weight)
     with torch.no_grad():
         discrete.inference[-1].bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))  # certain of code 0
-    u, rate = discrete.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
+    u, rate, fit = discrete.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
     assert torch.allclose(rate, torch.full((5,), math.log(4)), atol=1e-4)  # a certain code: log K nats, the most
     assert torch.equal(u.argmax(-1), torch.zeros(5, dtype=torch.long)) and torch.all(u.sum(-1) == 1)
     codes = discrete.sample_prior((1000,), torch.Generator().manual_seed(0), torch.device("cpu"))
     assert abs(codes.mean(0) - 0.25).max() < 0.05  # uniform prior
     with pytest.raises(ValueError, match="unknown code"):
         LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="vq", rate_weight=1.0)
+    with pytest.raises(ValueError, match="unknown prior"):
+        LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="discrete", rate_weight=1.0, prior="flat")
+
+
+def test_a_learned_priors_kl_and_draws_have_known_answers() -> None:
+    """KL(q || p) against a learned prior, for a posterior and a prior both set by hand, in both codes;
+    the rate and the fit are one number with the gradient on different sides; Gumbel-max draws
+    follow the prior's probabilities."""
+    discrete = LatentVariablePredictor(2, 1, 8, 1, code_dim=2, code="discrete", rate_weight=1.0, prior="learned")
+    for net, bias in ((discrete.inference, [math.log(0.9), math.log(0.1)]), (discrete.prior_net, [0.0, 0.0])):
+        torch.nn.init.zeros_(net[-1].weight)
+        with torch.no_grad():
+            net[-1].bias.copy_(torch.tensor(bias))
+    _, rate, fit = discrete.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
+    expected = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    assert torch.allclose(rate, torch.full((5,), expected), atol=1e-5) and torch.allclose(fit, rate)
+    with torch.no_grad():
+        discrete.prior_net[-1].bias.copy_(torch.tensor([math.log(0.8), math.log(0.2)]))
+    z, a = torch.randn(4000, 2), torch.randn(4000, 1)
+    u = discrete.draw(z, a, discrete.sample_prior((4000,), torch.Generator().manual_seed(0), torch.device("cpu")))
+    assert torch.all(u.sum(-1) == 1) and abs(u[:, 0].mean().item() - 0.8) < 0.03
+    assert torch.allclose(discrete.prior_mean(z[:3], a[:3]), torch.tensor([[0.8, 0.2]]).expand(3, -1), atol=1e-6)
+    gaussian = LatentVariablePredictor(2, 1, 8, 1, code_dim=1, code="gaussian", rate_weight=1.0, prior="learned")
+    for net, bias in ((gaussian.inference, [1.0, math.log(0.25)]), (gaussian.prior_net, [0.5, math.log(4.0)])):
+        torch.nn.init.zeros_(net[-1].weight)
+        with torch.no_grad():
+            net[-1].bias.copy_(torch.tensor(bias))
+    _, rate, fit = gaussian.posterior(torch.randn(5, 2), torch.randn(5, 1), torch.randn(5, 2))
+    # KL(N(1, 0.25) || N(0.5, 4)) = ln(2 / 0.5) + (0.25 + 0.25) / 8 - 1/2
+    assert torch.allclose(rate, torch.full((5,), math.log(4.0) + 0.5 / 8 - 0.5), atol=1e-5)
+    u = gaussian.draw(z, a, gaussian.sample_prior((4000,), torch.Generator().manual_seed(0), torch.device("cpu")))
+    assert abs(u.mean().item() - 0.5) < 0.1 and abs(u.std().item() - 2.0) < 0.1
 
 
 class CoinModel(torch.nn.Module):

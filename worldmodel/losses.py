@@ -112,15 +112,17 @@ class JEPAObjective(nn.Module):
         z = self.model.encode(flat_obs)
         target = self.model.encode_target(flat_obs, z).unflatten(0, (batch, steps))[:, 1:]
         z = z.unflatten(0, (batch, steps))
-        codes, rate = self._codes(z[:, :-1], actions, target)
+        codes, rate, prior_fit = self._codes(z[:, :-1], actions, target)
         teacher = F.mse_loss(self.model.predict(z[:, :-1], actions, codes), target)
-        open_loop = F.mse_loss(self.model.rollout(z[:, 0], actions, codes), target)
+        open_loop = F.mse_loss(self.model.rollout(z[:, 0], actions, u=codes), target)
         reg_loss, terms = self.regularizer(z.flatten(0, 1), step)
         loss = self.teacher_forcing_weight * teacher + self.open_loop_weight * open_loop + reg_loss
         terms = {"pred_teacher_forced": teacher, "pred_open_loop": open_loop, **terms}
-        if rate is not None:  # the latent variable's information, limited by its weight
-            loss = loss + self.model.predictor.rate_weight * rate
+        if rate is not None:  # the latent variable's information, limited by its weight; a learned prior fit to it
+            loss = loss + self.model.predictor.rate_weight * rate + prior_fit
             terms["code_rate"] = rate
+            if self.model.predictor.prior == "learned":
+                terms["code_prior_fit"] = prior_fit
         if self.temporal_smoothness_weight:
             smoothness = F.mse_loss(z[:, 1:], z[:, :-1])
             loss = loss + self.temporal_smoothness_weight * smoothness
@@ -132,12 +134,14 @@ class JEPAObjective(nn.Module):
             terms["inverse_dynamics"] = inverse
         return loss, {"loss": loss, **terms}
 
-    def _codes(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _codes(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
+               ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         """A latent-variable predictor's ``u_t`` inferred from each transition ``(z_t, a_t, z_{t+1})`` of
-        the window, used by the teacher-forced and the open-loop terms alike, and its mean rate (nats
-        per step); ``(None, None)`` for a deterministic predictor."""
+        the window, used by the teacher-forced and the open-loop terms alike, its mean rate (nats per
+        step) and its prior's mean fit (0 for a fixed prior); ``(None, None, None)`` for a deterministic
+        predictor."""
         predictor = self.model.predictor
         if not isinstance(predictor, LatentVariablePredictor):
-            return None, None
-        codes, rate = predictor.posterior(z, actions, target)
-        return codes, rate.mean()
+            return None, None, None
+        codes, rate, prior_fit = predictor.posterior(z, actions, target)
+        return codes, rate.mean(), prior_fit.mean()

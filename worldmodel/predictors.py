@@ -35,56 +35,119 @@ class LatentVariablePredictor(nn.Module):
     (:meth:`posterior`), and its information is limited by ``rate_weight`` times its rate, the KL
     divergence to the prior in nats per step: without that limit ``u`` could carry the whole of
     ``z_{t+1}``, and a ``u`` drawn from the prior would then predict nothing. When planning ``u`` is
-    drawn from the prior (:meth:`sample_prior`). Two codes:
+    drawn from the prior (:meth:`sample_prior` draws its randomness, :meth:`draw` turns it into ``u``).
+    Two codes:
 
-    * ``gaussian``: ``u`` in ``R^code_dim``, prior ``N(0, I)``, a diagonal Gaussian posterior.
-    * ``discrete``: ``u`` one of ``code_dim`` one-hot codes, uniform prior, a categorical posterior
-      sampled straight-through (Gumbel-softmax); its rate can never exceed ``log(code_dim)`` nats.
+    * ``gaussian``: ``u`` in ``R^code_dim``, a diagonal Gaussian posterior.
+    * ``discrete``: ``u`` one of ``code_dim`` one-hot codes, a categorical posterior sampled
+      straight-through (Gumbel-softmax); its rate can never exceed ``log(code_dim)`` nats.
 
-    Without ``u`` (``predict(z, a)``, e.g. the probe's diagnostics) the prior's mean is used: zeros
-    for the Gaussian code, the uniform average of the one-hot codes for the discrete one.
+    Two priors:
+
+    * ``fixed``: ``N(0, I)`` or uniform over the codes, the same at every step.
+    * ``learned``: ``p(u | z_t, a_t)``, a network fit to the posterior (``KL(sg q || p)``, always on, so
+      the prior learns which codes the posterior uses where) while the rate ``KL(q || sg p)`` limits
+      the posterior. Where ``(z_t, a_t)`` already settles the future (most steps) the prior learns
+      the one code the posterior uses there, and only where the world branches does a draw branch;
+      a fixed prior draws every step's code at random, also where training never used it.
+
+    Without ``u`` (``predict(z, a)``, e.g. the probe's diagnostics) the prior's mean is used: zeros or
+    the learned mean for the Gaussian code, the prior's code probabilities for the discrete one.
     """
 
     CODES = ("gaussian", "discrete")
+    PRIORS = ("fixed", "learned")
 
     def __init__(self, latent_dim: int, action_dim: int, hidden_dim: int, depth: int, code_dim: int, code: str,
-                 rate_weight: float, temperature: float = 1.0) -> None:
+                 rate_weight: float, temperature: float = 1.0, prior: str = "fixed") -> None:
         super().__init__()
         if code not in self.CODES:
             raise ValueError(f"unknown code {code!r}; choose one of: {', '.join(self.CODES)}")
+        if prior not in self.PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; choose one of: {', '.join(self.PRIORS)}")
         if code_dim < 1 or rate_weight < 0:
             raise ValueError(f"code_dim must be >= 1 and rate_weight >= 0, got {code_dim} and {rate_weight}")
         self.code, self.code_dim, self.rate_weight, self.temperature = code, code_dim, rate_weight, temperature
+        self.prior = prior
         self.net = mlp(latent_dim + action_dim + code_dim, hidden_dim, depth, latent_dim)
         outputs = 2 * code_dim if code == "gaussian" else code_dim  # mean and log-variance, or logits
         self.inference = mlp(2 * latent_dim + action_dim, hidden_dim, depth, outputs)
+        self.prior_net = mlp(latent_dim + action_dim, hidden_dim, depth, outputs) if prior == "learned" else None
 
-    def prior_mean(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        fill = 0.0 if self.code == "gaussian" else 1.0 / self.code_dim
-        return like.new_full((*shape, self.code_dim), fill)
+    def _prior_out(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The learned prior's parameters at ``(z, a)``: mean and log-variance, or logits."""
+        out = self.prior_net(torch.cat([z, action], dim=-1))
+        if self.code == "gaussian":
+            mean, log_var = out.chunk(2, dim=-1)
+            return torch.cat([mean, log_var.clamp(-10.0, 10.0)], dim=-1)
+        return out
+
+    def prior_mean(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The prior's mean ``u`` at ``(z, a)``: Gaussian mean, or the code probabilities."""
+        if self.prior_net is None:
+            return z.new_full((*z.shape[:-1], self.code_dim), 0.0 if self.code == "gaussian" else 1.0 / self.code_dim)
+        out = self._prior_out(z, action)
+        return out.chunk(2, dim=-1)[0] if self.code == "gaussian" else torch.softmax(out, dim=-1)
 
     def forward(self, z: torch.Tensor, action: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         if u is None:
-            u = self.prior_mean(z.shape[:-1], z)
+            u = self.prior_mean(z, action)
         return z + self.net(torch.cat([z, action, u], dim=-1))
 
-    def posterior(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A sample of ``u`` given the transition, and its rate (KL to the prior, nats) ``(...)``."""
+    def posterior(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A sample of ``u`` given the transition, its rate ``KL(q || p)`` with the prior under stop-gradient
+        (nats, ``(...)``), and the prior's fit ``KL(sg q || p)`` (zeros for the fixed prior, which has
+        nothing to fit)."""
         out = self.inference(torch.cat([z, action, z_next], dim=-1))
         if self.code == "gaussian":
             mean, log_var = out.chunk(2, dim=-1)
             log_var = log_var.clamp(-10.0, 10.0)  # keeps exp() finite early in training
             u = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
-            rate = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
-            return u, rate
-        log_q = torch.log_softmax(out, dim=-1)
-        soft = F.gumbel_softmax(out, tau=self.temperature, hard=True)  # one-hot forward, soft gradient
-        rate = (log_q.exp() * (log_q + math.log(self.code_dim))).sum(-1)  # KL(q || uniform)
-        return soft, rate
+        else:
+            log_q = torch.log_softmax(out, dim=-1)
+            u = F.gumbel_softmax(out, tau=self.temperature, hard=True)  # one-hot forward, soft gradient
+        if self.prior_net is None:  # KL to N(0, I), or to the uniform code: log K - H(q)
+            if self.code == "gaussian":
+                rate = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
+            else:
+                rate = (log_q.exp() * (log_q + math.log(self.code_dim))).sum(-1)
+            return u, rate, torch.zeros_like(rate)
+        prior = self._prior_out(z, action)
+        if self.code == "gaussian":
+            rate = _gaussian_kl(mean, log_var, *prior.detach().chunk(2, dim=-1))
+            fit = _gaussian_kl(mean.detach(), log_var.detach(), *prior.chunk(2, dim=-1))
+        else:
+            log_p = torch.log_softmax(prior, dim=-1)
+            rate = (log_q.exp() * (log_q - log_p.detach())).sum(-1)
+            fit = (log_q.exp().detach() * (log_q.detach() - log_p)).sum(-1)
+        return u, rate, fit
 
     def sample_prior(self, shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        """``u (*shape, code_dim)`` drawn from the prior with ``generator`` (reproducible plans)."""
+        """The prior's randomness ``(*shape, code_dim)`` drawn with ``generator`` (reproducible plans):
+        the codes themselves for the fixed prior, standard Gumbel or normal noise that :meth:`draw`
+        turns into codes at each step's ``(z, a)`` for the learned one."""
         if self.code == "gaussian":
             return torch.randn((*shape, self.code_dim), generator=generator, device=device)
+        if self.prior_net is not None:
+            uniform = torch.rand((*shape, self.code_dim), generator=generator, device=device)
+            return -torch.log(-torch.log(uniform.clamp(1e-12, 1.0 - 1e-7)))  # Gumbel(0, 1)
         index = torch.randint(self.code_dim, shape, generator=generator, device=device)
         return F.one_hot(index, self.code_dim).float()
+
+    def draw(self, z: torch.Tensor, action: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """``u`` from the prior at ``(z, a)`` for one step's :meth:`sample_prior` draw ``noise``."""
+        if self.prior_net is None:
+            return noise
+        out = self._prior_out(z, action)
+        if self.code == "gaussian":
+            mean, log_var = out.chunk(2, dim=-1)
+            return mean + noise * (0.5 * log_var).exp()
+        return F.one_hot((out + noise).argmax(-1), self.code_dim).to(z.dtype)  # Gumbel-max: a draw from p
+
+
+def _gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor, prior_mean: torch.Tensor, prior_log_var: torch.Tensor
+                 ) -> torch.Tensor:
+    """``KL(N(mean, var) || N(prior_mean, prior_var))`` of diagonal Gaussians, summed over the last axis."""
+    return 0.5 * (prior_log_var - log_var + (log_var.exp() + (mean - prior_mean).pow(2)) / prior_log_var.exp()
+                  - 1.0).sum(-1)

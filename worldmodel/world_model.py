@@ -85,20 +85,26 @@ class WorldModel(nn.Module):
             return self.predictor(z, action)
         return self.predictor(z, action, u)
 
-    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
-        """Open-loop prediction for a batch of action sequences: ``(B, D), (B, H, A) -> (B, H, D)``,
-        under latent variables ``codes (B, H, U)`` where the predictor takes them (None: the prior's mean).
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor | None = None,
+                u: torch.Tensor | None = None) -> torch.Tensor:
+        """Open-loop prediction for a batch of action sequences: ``(B, D), (B, H, A) -> (B, H, D)``.
 
-        Differentiable with respect to ``actions`` (gradient-based planners rely on it).
+        A latent-variable predictor takes ``codes (B, H, U)``, the prior's draws from
+        :meth:`sample_codes` (each step's ``u`` drawn from the prior at the predicted latent), or
+        ``u (B, H, U)`` given outright (e.g. inferred from the true transitions in training); neither:
+        the prior's mean. Differentiable with respect to ``actions`` (gradient-based planners rely on it).
         """
         z, predicted = z0, []
         for t in range(actions.shape[1]):
-            z = self.predict(z, actions[:, t], None if codes is None else codes[:, t])
+            u_t = None if u is None else u[:, t]
+            if codes is not None:
+                u_t = self.predictor.draw(z, actions[:, t], codes[:, t])
+            z = self.predict(z, actions[:, t], u_t)
             predicted.append(z)
         return torch.stack(predicted, dim=1)
 
     def sample_codes(self, batch: int, horizon: int, generator: torch.Generator) -> torch.Tensor:
-        """``(batch, horizon, U)`` latent variables from the predictor's prior (``U = code_dim`` > 0)."""
+        """``(batch, horizon, U)`` draws of the predictor's prior (``U = code_dim`` > 0), for :meth:`rollout`."""
         if not isinstance(self.predictor, LatentVariablePredictor):
             raise ValueError("a deterministic predictor has no latent variable to sample")
         return self.predictor.sample_prior((batch, horizon), generator, self.device)
