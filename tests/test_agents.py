@@ -469,7 +469,8 @@ def test_trajectory_pairs_are_refused_in_one_line_for_a_task_without_the_hook() 
 
 def test_evaluate_draws_protocol_a_pairs_from_trajectories_and_says_so(repo_root: Path, tmp_path_factory: pytest.TempPathFactory,
                                                                       tiny_checkpoint: Path, tmp_path: Path) -> None:
-    """protocol=trajectory on pusht: 50-step episodes on goals 25 steps ahead, recorded in results.json's spec;
+    """protocol=trajectory on pusht: 50-step episodes on goals 25 steps ahead, the first success counting,
+    recorded in results.json's spec;
     its video plots the block's errors. On reacher (no spec_from_states) it is refused in one line."""
     checkpoint = save_tiny_checkpoint(tmp_path_factory, task="pusht", state_dim=11)
     out = tmp_path / "a"
@@ -480,6 +481,7 @@ def test_evaluate_draws_protocol_a_pairs_from_trajectories_and_says_so(repo_root
     spec = results["spec"]
     assert spec["pairs_kind"] == "trajectory" and spec["pairs"].startswith("protocol (a), trajectory")
     assert spec["max_steps"] == 50 and spec["pairs_offset"] == 25
+    assert spec["success"].startswith("info['success'] at the first success")  # the anchors' rule, set by the protocol
     assert spec["pairs_policy"]["_target_"] == "envs.policies.EdgePushes"  # pusht's collect.policy
     assert spec["pairs_trajectories"] == 2 + spec["pairs_unmoved"] + spec["solved_at_start"] + spec["pairs_refused"]
     assert all(r["steps"] == 50 for r in results["episodes"]["random"])
