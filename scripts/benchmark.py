@@ -90,7 +90,7 @@ def check_screenshot_browser(rows: list[DictConfig]) -> None:
 def resolve_row(row: DictConfig) -> Row:
     """A suite row as the runs need it: task, obs, budget and the recipes to run on it.
 
-    ``{experiment: reacher-pixels}`` takes task, obs and budget from that file; ``{task, obs, budget}``
+    ``{experiment: <task>-<obs>}`` (a tuned file) takes task, obs and budget from that file; ``{task, obs, budget}``
     runs the default recipe only; ``{experiment: latent-variable, task, obs}`` runs a recipe made for
     any task on this one. Each may override the budget (``budget: {episodes: ...}``).
     """

@@ -9,7 +9,7 @@ one line, or redone with ``changed=redo``; every finished stage after one that r
 its input was replaced.
 
     python scripts/pipeline.py                                  # state reacher, the default recipe, ~2.5 minutes on 2 cores
-    python scripts/pipeline.py experiment=reacher-pixels out=runs/reacher  # a recipe (configs/experiment/)
+    python scripts/pipeline.py experiment=latent-variable task=wall-branching out=runs/branching  # a recipe (configs/experiment/)
     python scripts/pipeline.py task=wall obs=state out=runs/wall        # the default recipe on a task
     python scripts/pipeline.py stages=[evaluate,report] out=runs/wall evaluate.episodes=50
 """

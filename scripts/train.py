@@ -1,6 +1,6 @@
 """Train a JEPA world model on a collected dataset.
 
-    python scripts/train.py experiment=reacher-pixels data=PATH out=PATH  # a recipe (configs/experiment/)
+    python scripts/train.py experiment=latent-variable task=wall-branching data=PATH out=PATH  # a recipe (configs/experiment/)
     python scripts/train.py task=reacher obs=state data=PATH out=PATH  # the default recipe
     python scripts/train.py ... resume=true                       # continue exactly where it stopped
     python scripts/train.py ... model/regularizer=sigreg          # or none (with model.ema_decay=0.99)

@@ -405,9 +405,9 @@ def test_evaluate_takes_the_recorded_recipe_unless_told_otherwise(tiny_checkpoin
     from worldmodel.reliability import rewrite_header
 
     tuned = rewrite_header(shutil.copy(tiny_checkpoint, tmp_path / "tuned.safetensors"), "meta",
-                           lambda meta: meta.replace('"default"', '"reacher-pixels"'))
+                           lambda meta: meta.replace('"default"', '"latent-variable"'))
     argv = ["evaluate.py", f"checkpoint={tuned}"]
-    assert evaluate.with_recorded_recipe(argv)[2:] == ["task=reacher", "obs=state", "experiment=reacher-pixels"]
+    assert evaluate.with_recorded_recipe(argv)[2:] == ["task=reacher", "obs=state", "experiment=latent-variable"]
     assert evaluate.RECIPE_NOTE == "recorded in the checkpoint"
     told = evaluate.with_recorded_recipe([*argv, "experiment=default", "obs=state"])
     assert told[4:] == ["task=reacher"]  # what the command line gives stays as given

@@ -115,7 +115,7 @@ def test_benchmark_checks_for_the_screenshot_browser_a_run_asks_for(tmp_path: Pa
     from scripts.benchmark import check_screenshot_browser
 
     shot = {"screenshot": str(tmp_path / "report.png"), "browser": {"executable": "no-such-browser"}}
-    rows = OmegaConf.create([{"task": "wall", "obs": "state"}, {"experiment": "reacher-pixels", "report": shot}])
+    rows = OmegaConf.create([{"task": "wall", "obs": "state"}, {"task": "reacher", "obs": "pixels", "report": shot}])
     with pytest.raises(UserInputError, match="no-such-browser"):
         check_screenshot_browser(rows)
     del rows[1].report.screenshot  # no screenshot asked for: no browser needed
@@ -277,20 +277,37 @@ def test_branching_rows_show_where_each_seeds_prediction_lands_between_the_two_f
     assert branches_table(rows[1:]) == ""
 
 
-def test_suite_rows_name_a_tuned_file_a_task_for_the_default_or_an_any_task_recipe_and_a_task(repo_root) -> None:
+TUNED = """# @package _global_
+defaults:
+  - override /task: reacher
+  - override /planner: cem_dense
+  - _self_
+obs: pixels
+model: {latent_norm: false}
+budget: {episodes: 200, train_steps: 3000}
+"""
+
+
+def test_suite_rows_name_a_tuned_file_a_task_for_the_default_or_an_any_task_recipe_and_a_task(repo_root, tmp_path) -> None:
+    """No row keeps a tuned file today, so the test writes one (as a row's would be) into a copy of the configs."""
+    import shutil
+
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     from envs.errors import UserInputError
     from scripts.benchmark import resolve_row
 
-    with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
+    configs = shutil.copytree(repo_root / "configs", tmp_path / "configs")
+    (configs / "experiment" / "reacher-pixels.yaml").write_text(TUNED)
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
         tuned = resolve_row(OmegaConf.create({"experiment": "reacher-pixels"}))
         default = resolve_row(OmegaConf.create({"task": "wall", "obs": "state", "budget": {"episodes": 7}}))
         any_task = resolve_row(OmegaConf.create({"experiment": "latent-variable", "task": "wall-branching", "obs": "state"}))
         with pytest.raises(UserInputError, match="names a tuned experiment or none"):
             resolve_row(OmegaConf.create({"experiment": "default", "task": "wall", "obs": "state"}))
     assert (tuned["name"], tuned["recipes"]) == ("reacher-pixels", ["reacher-pixels", "default"])
+    assert (tuned["task"], tuned["obs"], tuned["budget"]["train_steps"]) == ("reacher", "pixels", 3000)
     assert (default["name"], default["recipes"], default["budget"]["episodes"]) == ("wall-state", ["default"], 7)
     assert (any_task["name"], any_task["experiment"], any_task["recipes"]) == (
         "wall-branching-state", "latent-variable", ["latent-variable", "default"])
