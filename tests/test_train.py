@@ -173,13 +173,16 @@ def test_large_batches_take_the_pinned_thread_count_else_every_core(monkeypatch,
     assert usable_threads() == (expected if expected is not None else os.cpu_count())
 
 
-def test_a_latent_variable_model_trains_saves_and_loads(episodes, tmp_path):
-    """``model/predictor=latent_variable`` through the real training loop: the code's rate is logged,
-    the checkpoint loads the same predictor (the same prediction under the same code), and a code
-    sampled from the prior changes the prediction."""
-    model = train(train_cfg(tmp_path, "steps=60", "model/predictor=latent_variable", *SMALL), episodes, tmp_path)
+@pytest.mark.parametrize("prior", ["fixed", "learned"])
+def test_a_latent_variable_model_trains_saves_and_loads(episodes, tmp_path, prior):
+    """``model/predictor=latent_variable`` through the real training loop: the code's rate (and a learned
+    prior's fit) is logged, the checkpoint loads the same predictor (the same prediction under the same
+    draws of the prior), and a code sampled from the prior changes the prediction."""
+    model = train(train_cfg(tmp_path, "steps=60", "model/predictor=latent_variable", f"model.predictor.prior={prior}",
+                            *SMALL), episodes, tmp_path)
     rows = MetricsLogger(tmp_path, tensorboard=False).rows
     assert "code_rate" in rows[0] and float(rows[-1]["code_rate"]) >= 0.0
+    assert ("code_prior_fit" in rows[0]) == (prior == "learned")
     loaded, _ = load_world_model(tmp_path, device="cpu")
     assert loaded.code_dim == model.code_dim == 4
     z = loaded.encode(episodes.observations[:5])
