@@ -71,11 +71,13 @@ def test_a_learned_prior_spends_the_code_only_where_the_world_branches() -> None
     """Both priors, rate weight 0 (only the 4 codes bound u). The fixed uniform prior's posterior spends
     ln 4 nats everywhere, so a uniform draw misses even where the world is deterministic. The learned
     prior p(u | z, a) fits the posterior: 0 nats where nothing is left open, ln 2 (the coin) where
-    it branches, and its draws land on each branch about half the time and on the truth elsewhere."""
+    it branches, and its draws land on each branch about half the time and on the truth elsewhere;
+    so too with the winner-takes-all inference (``nearest``) instead of an inference network."""
     figures = {}
-    for prior in ("fixed", "learned"):
+    for prior, inference in (("fixed", "network"), ("learned", "network"), ("learned", "nearest")):
         torch.manual_seed(0)
-        predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0, prior=prior)
+        predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0, prior=prior,
+                                            inference=inference)
         optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
         generator = torch.Generator().manual_seed(0)
         for _ in range(800):
@@ -92,15 +94,16 @@ def test_a_learned_prior_spends_the_code_only_where_the_world_branches() -> None
             draws = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
             predicted = torch.stack([predictor(z, a, predictor.draw(z, a, d)) for d in draws])  # (8, N, 2)
         shift = predicted[..., 1] - (z + 0.1 * a)[:, 1]  # the predicted branch, (8, N)
-        figures[prior] = {"rate_still": rate[~gate].mean().item(), "rate_branch": rate[gate].mean().item(),
+        figures[prior, inference] = {"rate_still": rate[~gate].mean().item(), "rate_branch": rate[gate].mean().item(),
                           "miss_still": (predicted - z_next).pow(2).sum(-1)[:, ~gate].mean().item(),
                           "up": (shift[:, gate] > 0.25).float().mean().item(),
                           "down": (shift[:, gate] < -0.25).float().mean().item()}
-    fixed, learned = figures["fixed"], figures["learned"]
+    fixed = figures["fixed", "network"]
     assert fixed["rate_still"] > 1.2 and fixed["miss_still"] > 0.03  # ln 4 = 1.39 nats spent on nothing
-    assert learned["rate_still"] < 0.1 and learned["miss_still"] < 0.005
-    assert abs(learned["rate_branch"] - math.log(2)) < 0.15
-    assert 0.35 < learned["up"] < 0.65 and 0.35 < learned["down"] < 0.65 and learned["up"] + learned["down"] > 0.95
+    for learned in (figures["learned", "network"], figures["learned", "nearest"]):
+        assert learned["rate_still"] < 0.1 and learned["miss_still"] < 0.005
+        assert abs(learned["rate_branch"] - math.log(2)) < 0.15
+        assert 0.35 < learned["up"] < 0.65 and 0.35 < learned["down"] < 0.65 and learned["up"] + learned["down"] > 0.95
 
 
 def test_rates_are_the_kl_to_the_prior() -> None:
@@ -122,6 +125,8 @@ def test_rates_are_the_kl_to_the_prior() -> None:
         LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="vq", rate_weight=1.0)
     with pytest.raises(ValueError, match="unknown prior"):
         LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="discrete", rate_weight=1.0, prior="flat")
+    with pytest.raises(ValueError, match="nearest: discrete code only"):
+        LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="gaussian", rate_weight=1.0, inference="nearest")
 
 
 def test_a_learned_priors_kl_and_draws_have_known_answers() -> None:

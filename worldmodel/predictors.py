@@ -51,27 +51,40 @@ class LatentVariablePredictor(nn.Module):
       the one code the posterior uses there, and only where the world branches does a draw branch;
       a fixed prior draws every step's code at random, also where training never used it.
 
+    Two ways to infer ``u`` in training (``inference``):
+
+    * ``network``: the inference network above, trained through the code's sample.
+    * ``nearest`` (discrete code only): the code whose prediction lands nearest the true ``z_{t+1}``
+      (winner-takes-all, as in multiple-choice learning), so no network has to learn the inference
+      through a sample; each code's predictor then learns the transitions it wins. The code's size
+      bounds what ``u`` carries (``log(code_dim)`` nats); its rate against a learned prior is the
+      prior's surprise at the winner.
+
     Without ``u`` (``predict(z, a)``, e.g. the probe's diagnostics) the prior's mean is used: zeros or
     the learned mean for the Gaussian code, the prior's code probabilities for the discrete one.
     """
 
     CODES = ("gaussian", "discrete")
     PRIORS = ("fixed", "learned")
+    INFERENCES = ("network", "nearest")
 
     def __init__(self, latent_dim: int, action_dim: int, hidden_dim: int, depth: int, code_dim: int, code: str,
-                 rate_weight: float, temperature: float = 1.0, prior: str = "fixed") -> None:
+                 rate_weight: float, temperature: float = 1.0, prior: str = "fixed", inference: str = "network") -> None:
         super().__init__()
         if code not in self.CODES:
             raise ValueError(f"unknown code {code!r}; choose one of: {', '.join(self.CODES)}")
         if prior not in self.PRIORS:
             raise ValueError(f"unknown prior {prior!r}; choose one of: {', '.join(self.PRIORS)}")
+        if inference not in self.INFERENCES or (inference == "nearest" and code != "discrete"):
+            raise ValueError(f"inference must be one of: {', '.join(self.INFERENCES)} (nearest: discrete code only), "
+                             f"got {inference!r} with code {code!r}")
         if code_dim < 1 or rate_weight < 0:
             raise ValueError(f"code_dim must be >= 1 and rate_weight >= 0, got {code_dim} and {rate_weight}")
         self.code, self.code_dim, self.rate_weight, self.temperature = code, code_dim, rate_weight, temperature
-        self.prior = prior
+        self.prior, self.inference_kind = prior, inference
         self.net = mlp(latent_dim + action_dim + code_dim, hidden_dim, depth, latent_dim)
         outputs = 2 * code_dim if code == "gaussian" else code_dim  # mean and log-variance, or logits
-        self.inference = mlp(2 * latent_dim + action_dim, hidden_dim, depth, outputs)
+        self.inference = mlp(2 * latent_dim + action_dim, hidden_dim, depth, outputs) if inference == "network" else None
         self.prior_net = mlp(latent_dim + action_dim, hidden_dim, depth, outputs) if prior == "learned" else None
 
     def _prior_out(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -99,6 +112,8 @@ class LatentVariablePredictor(nn.Module):
         """A sample of ``u`` given the transition, its rate ``KL(q || p)`` with the prior under stop-gradient
         (nats, ``(...)``), and the prior's fit ``KL(sg q || p)`` (zeros for the fixed prior, which has
         nothing to fit)."""
+        if self.inference_kind == "nearest":
+            return self._nearest(z, action, z_next)
         out = self.inference(torch.cat([z, action, z_next], dim=-1))
         if self.code == "gaussian":
             mean, log_var = out.chunk(2, dim=-1)
@@ -122,6 +137,20 @@ class LatentVariablePredictor(nn.Module):
             rate = (log_q.exp() * (log_q - log_p.detach())).sum(-1)
             fit = (log_q.exp().detach() * (log_q.detach() - log_p)).sum(-1)
         return u, rate, fit
+
+    def _nearest(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`posterior` by winner-takes-all: the one-hot of the code that predicts ``z_next`` best."""
+        with torch.no_grad():
+            codes = torch.eye(self.code_dim, dtype=z.dtype, device=z.device)
+            errors = torch.stack([(self(z, action, code.expand(*z.shape[:-1], -1)) - z_next).pow(2).sum(-1)
+                                  for code in codes], dim=-1)
+            u = F.one_hot(errors.argmin(-1), self.code_dim).to(z.dtype)
+        if self.prior_net is None:
+            rate = z.new_full(z.shape[:-1], math.log(self.code_dim))  # KL(one-hot || uniform)
+            return u, rate, torch.zeros_like(rate)
+        surprise = -(u * torch.log_softmax(self._prior_out(z, action), dim=-1)).sum(-1)  # KL(one-hot || p)
+        return u, surprise.detach(), surprise
 
     def sample_prior(self, shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
         """The prior's randomness ``(*shape, code_dim)`` drawn with ``generator`` (reproducible plans):
