@@ -101,12 +101,12 @@ class SuccessRule:
         return bool(info.get(self.info_key, False))
 
 
-
 def dotted_attribute(obj: Any, dotted: str) -> Any:
     """``obj.<dotted>`` followed part by part (e.g. PointMaze's ``point_env.frame_skip``); None where a part is missing."""
     for part in dotted.split("."):
         obj = getattr(obj, part, None)
     return obj
+
 
 class ActionScale:
     """Our actions lie in [-1, 1]; the env's in its own box, reached by an affine map per dimension."""

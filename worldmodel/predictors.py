@@ -81,7 +81,7 @@ class LatentVariablePredictor(nn.Module):
         if code_dim < 1 or rate_weight < 0:
             raise ValueError(f"code_dim must be >= 1 and rate_weight >= 0, got {code_dim} and {rate_weight}")
         self.code, self.code_dim, self.rate_weight, self.temperature = code, code_dim, rate_weight, temperature
-        self.prior, self.inference_kind = prior, inference
+        self.prior = prior
         self.net = mlp(latent_dim + action_dim + code_dim, hidden_dim, depth, latent_dim)
         outputs = 2 * code_dim if code == "gaussian" else code_dim  # mean and log-variance, or logits
         self.inference = mlp(2 * latent_dim + action_dim, hidden_dim, depth, outputs) if inference == "network" else None
@@ -112,7 +112,7 @@ class LatentVariablePredictor(nn.Module):
         """A sample of ``u`` given the transition, its rate ``KL(q || p)`` with the prior under stop-gradient
         (nats, ``(...)``), and the prior's fit ``KL(sg q || p)`` (zeros for the fixed prior, which has
         nothing to fit)."""
-        if self.inference_kind == "nearest":
+        if self.inference is None:  # inference="nearest"
             return self._nearest(z, action, z_next)
         out = self.inference(torch.cat([z, action, z_next], dim=-1))
         if self.code == "gaussian":
