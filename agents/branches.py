@@ -54,31 +54,33 @@ def branch_errors(model: WorldModel, task: str, obs: str, episodes: int, seed: i
     """Distances of the model's predictions to the two branches, ``episodes`` held-out layouts (pair seed
     ``seed``), at the last step and averaged over the ``horizon`` steps; means over episodes."""
     branches = forced_doors(task, obs)
-    specs, _ = held_out_pairs(branches["open"].unwrapped, episodes, seed, None)
-    generator = torch.Generator().manual_seed(seed)
-    rows = []
-    for spec in specs:
-        first, actions, futures = branch_futures(branches, spec, approach, horizon)
-        z0 = model.encode(FrameHistory(model.frame_stack).push(first)[None].to(model.device))  # (1, D)
-        truth = {}
-        for branch, observations in futures.items():
-            history = FrameHistory(model.frame_stack)
-            history.push(first)
-            truth[branch] = model.encode(torch.stack([history.push(o) for o in observations]).to(model.device))
-        a = torch.as_tensor(actions, device=model.device)[None]
-        if model.code_dim:
-            codes = model.sample_codes(samples, horizon, generator)
-            predicted = model.rollout(z0.expand(samples, -1), a.expand(samples, -1, -1), codes.to(model.device))
-        else:
-            predicted = model.rollout(z0, a)  # (1, H, D): one future
-        separation = (truth["open"] - truth["shut"]).norm(dim=-1)  # (H,)
-        row = {"separation_last": float(separation[-1]), "separation_mean": float(separation.mean())}
-        for branch, z in truth.items():
-            best = (predicted - z[None]).norm(dim=-1).amin(dim=0)  # (H,): the nearest draw, each step
-            row[f"to_{branch}_last"], row[f"to_{branch}_mean"] = float(best[-1]), float(best.mean())
-        rows.append(row)
-    for env in branches.values():
-        env.close()
+    try:
+        specs, _ = held_out_pairs(branches["open"].unwrapped, episodes, seed, None)
+        generator = torch.Generator().manual_seed(seed)
+        rows = []
+        for spec in specs:
+            first, actions, futures = branch_futures(branches, spec, approach, horizon)
+            z0 = model.encode(FrameHistory(model.frame_stack).push(first)[None].to(model.device))  # (1, D)
+            truth = {}
+            for branch, observations in futures.items():
+                history = FrameHistory(model.frame_stack)
+                history.push(first)
+                truth[branch] = model.encode(torch.stack([history.push(o) for o in observations]).to(model.device))
+            a = torch.as_tensor(actions, device=model.device)[None]
+            if model.code_dim:
+                codes = model.sample_codes(samples, horizon, generator)
+                predicted = model.rollout(z0.expand(samples, -1), a.expand(samples, -1, -1), codes.to(model.device))
+            else:
+                predicted = model.rollout(z0, a)  # (1, H, D): one future
+            separation = (truth["open"] - truth["shut"]).norm(dim=-1)  # (H,)
+            row = {"separation_last": float(separation[-1]), "separation_mean": float(separation.mean())}
+            for branch, z in truth.items():
+                best = (predicted - z[None]).norm(dim=-1).amin(dim=0)  # (H,): the nearest draw, each step
+                row[f"to_{branch}_last"], row[f"to_{branch}_mean"] = float(best[-1]), float(best.mean())
+            rows.append(row)
+    finally:
+        for env in branches.values():
+            env.close()
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     ratios = {f"to_{b}_over_separation_last": mean[f"to_{b}_last"] / mean["separation_last"] for b in ("open", "shut")}
     return {"episodes": len(rows), "horizon": horizon, "approach": approach, "seed": seed,
