@@ -106,6 +106,59 @@ def test_a_learned_prior_spends_the_code_only_where_the_world_branches() -> None
         assert 0.35 < learned["up"] < 0.65 and 0.35 < learned["down"] < 0.65 and learned["up"] + learned["down"] > 0.95
 
 
+def test_a_code_charged_for_its_effect_is_spent_only_where_the_world_branches() -> None:
+    """The gated world, a fixed uniform prior, rate weight 0. Free, the 4 codes become a gate over the
+    space, so a uniform draw misses where the world is deterministic (about 0.06, squared). Charged for
+    how far they move the prediction apart (effect weight 0.1), the codes agree where ``(z, a)``
+    settles the future (a draw misses by less than a tenth of that, the effect falls below 0.005) and
+    part only where it branches: a code for each branch (an effect near the branches' 0.0625)."""
+    figures = {}
+    for effect_weight in (0.0, 0.1):
+        torch.manual_seed(0)
+        predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0,
+                                            effect_weight=effect_weight)
+        optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(800):
+            z, a, z_next = gated_world(256, generator)
+            u, _, _ = predictor.posterior(z, a, z_next)
+            loss = F.mse_loss(predictor(z, a, u), z_next) + effect_weight * predictor.effect(z, a).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        z, a, z_next = gated_world(2000, torch.Generator().manual_seed(9))
+        gate = z[:, 0] > 0
+        with torch.no_grad():
+            draws = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
+            predicted = torch.stack([predictor(z, a, d) for d in draws])  # (8, N, 2)
+            effect = predictor.effect(z, a)
+        shift = predicted[..., 1] - (z + 0.1 * a)[:, 1]
+        figures[effect_weight] = {"miss_still": (predicted - z_next).pow(2).sum(-1)[:, ~gate].mean().item(),
+                                  "effect_still": effect[~gate].mean().item(), "effect_branch": effect[gate].mean().item(),
+                                  "up": (shift[:, gate] > 0.25).float().mean().item(),
+                                  "down": (shift[:, gate] < -0.25).float().mean().item()}
+    free, charged = figures[0.0], figures[0.1]
+    assert free["miss_still"] > 0.03 and free["effect_still"] > 0.01
+    assert charged["miss_still"] < 0.1 * free["miss_still"] and charged["effect_still"] < 0.005
+    assert charged["effect_branch"] > 0.03 and charged["up"] > 0.2 and charged["down"] > 0.2
+
+
+def test_the_effect_is_the_spread_of_the_codes_predictions() -> None:
+    """Known answer: a predictor whose output is ``z`` plus the code's index along x (codes 0..3): per
+    dimension, the mean squared deviation from the mean index 1.5 is (2.25 + 0.25 + 0.25 + 2.25) / 4 / 2."""
+    predictor = LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="discrete", rate_weight=0.0, effect_weight=1.0)
+    linear = torch.nn.Linear(2 + 1 + 4, 2)
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.zero_()
+        linear.weight[0, 3:] = torch.arange(4.0)
+    predictor.net = linear
+    effect = predictor.effect(torch.randn(5, 3, 2), torch.randn(5, 3, 1))
+    assert effect.shape == (5, 3) and torch.allclose(effect, torch.full((5, 3), 0.625))
+    with pytest.raises(ValueError, match="effect_weight >= 0"):
+        LatentVariablePredictor(2, 1, 8, 1, code_dim=4, code="discrete", rate_weight=0.0, effect_weight=-1.0)
+
+
 def test_rates_are_the_kl_to_the_prior() -> None:
     gaussian = LatentVariablePredictor(2, 1, 8, 1, code_dim=3, code="gaussian", rate_weight=1.0)
     torch.nn.init.zeros_(gaussian.inference[-1].weight)

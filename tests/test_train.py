@@ -173,16 +173,17 @@ def test_large_batches_take_the_pinned_thread_count_else_every_core(monkeypatch,
     assert usable_threads() == (expected if expected is not None else os.cpu_count())
 
 
-@pytest.mark.parametrize("prior", ["fixed", "learned"])
-def test_a_latent_variable_model_trains_saves_and_loads(episodes, tmp_path, prior):
+@pytest.mark.parametrize(("prior", "effect_weight"), [("fixed", 0.0), ("learned", 0.1)])
+def test_a_latent_variable_model_trains_saves_and_loads(episodes, tmp_path, prior, effect_weight):
     """``model/predictor=latent_variable`` through the real training loop: the code's rate (and a learned
-    prior's fit) is logged, the checkpoint loads the same predictor (the same prediction under the same
+    prior's fit, and the code's effect where it is charged) is logged, the checkpoint loads the same predictor (the same prediction under the same
     draws of the prior), and a code sampled from the prior changes the prediction."""
     model = train(train_cfg(tmp_path, "steps=60", "model/predictor=latent_variable", f"model.predictor.prior={prior}",
-                            *SMALL), episodes, tmp_path)
+                            f"model.predictor.effect_weight={effect_weight}", *SMALL), episodes, tmp_path)
     rows = MetricsLogger(tmp_path, tensorboard=False).rows
     assert "code_rate" in rows[0] and float(rows[-1]["code_rate"]) >= 0.0
     assert ("code_prior_fit" in rows[0]) == (prior == "learned")
+    assert ("code_effect" in rows[0]) == (effect_weight > 0) and float(rows[-1].get("code_effect", 0.0)) >= 0.0
     loaded, _ = load_world_model(tmp_path, device="cpu")
     assert loaded.code_dim == model.code_dim == 4
     z = loaded.encode(episodes.observations[:5])

@@ -112,7 +112,7 @@ class JEPAObjective(nn.Module):
         z = self.model.encode(flat_obs)
         target = self.model.encode_target(flat_obs, z).unflatten(0, (batch, steps))[:, 1:]
         z = z.unflatten(0, (batch, steps))
-        codes, rate, prior_fit = self._codes(z[:, :-1], actions, target)
+        codes, rate, prior_fit, effect = self._codes(z[:, :-1], actions, target)
         teacher = F.mse_loss(self.model.predict(z[:, :-1], actions, codes), target)
         open_loop = F.mse_loss(self.model.rollout(z[:, 0], actions, u=codes), target)
         reg_loss, terms = self.regularizer(z.flatten(0, 1), step)
@@ -123,6 +123,9 @@ class JEPAObjective(nn.Module):
             terms["code_rate"] = rate
             if self.model.predictor.prior == "learned":
                 terms["code_prior_fit"] = prior_fit
+            if effect is not None:  # the code charged for how far it moves the prediction
+                loss = loss + self.model.predictor.effect_weight * effect
+                terms["code_effect"] = effect
         if self.temporal_smoothness_weight:
             smoothness = F.mse_loss(z[:, 1:], z[:, :-1])
             loss = loss + self.temporal_smoothness_weight * smoothness
@@ -135,13 +138,15 @@ class JEPAObjective(nn.Module):
         return loss, {"loss": loss, **terms}
 
     def _codes(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
-               ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+               ) -> tuple[torch.Tensor | None, ...]:
         """A latent-variable predictor's ``u_t`` inferred from each transition ``(z_t, a_t, z_{t+1})`` of
         the window, used by the teacher-forced and the open-loop terms alike, its mean rate (nats per
-        step) and its prior's mean fit (0 for a fixed prior); ``(None, None, None)`` for a deterministic
-        predictor."""
+        step), its prior's mean fit (0 for a fixed prior) and the code's mean effect where it is charged
+        (on the latents under stop-gradient: the charge shapes the predictor, not the encoder; else
+        None); all None for a deterministic predictor."""
         predictor = self.model.predictor
         if not isinstance(predictor, LatentVariablePredictor):
-            return None, None, None
+            return None, None, None, None
         codes, rate, prior_fit = predictor.posterior(z, actions, target)
-        return codes, rate.mean(), prior_fit.mean()
+        effect = predictor.effect(z.detach(), actions).mean() if predictor.effect_weight else None
+        return codes, rate.mean(), prior_fit.mean(), effect

@@ -60,6 +60,13 @@ class LatentVariablePredictor(nn.Module):
       bounds what ``u`` carries (``log(code_dim)`` nats); its rate against a learned prior is the
       prior's surprise at the winner.
 
+    The code's effect (:meth:`effect`, charged by ``effect_weight``) is how far the codes move the
+    prediction apart at ``(z_t, a_t)``. A rate bounds how much ``u`` carries, not where: with codes to
+    spare, training spends them as a gate over regions of the state space (a mixture of experts) on
+    the many transitions that ``(z_t, a_t)`` already settles, and a code drawn there when planning
+    perturbs a future that is certain. Charged for its effect, a code pays wherever one prediction
+    would do, and is worth its price only where the futures really part (a door drawn).
+
     Without ``u`` (``predict(z, a)``, e.g. the probe's diagnostics) the prior's mean is used: zeros or
     the learned mean for the Gaussian code, the prior's code probabilities for the discrete one.
     """
@@ -69,7 +76,8 @@ class LatentVariablePredictor(nn.Module):
     INFERENCES = ("network", "nearest")
 
     def __init__(self, latent_dim: int, action_dim: int, hidden_dim: int, depth: int, code_dim: int, code: str,
-                 rate_weight: float, temperature: float = 1.0, prior: str = "fixed", inference: str = "network") -> None:
+                 rate_weight: float, temperature: float = 1.0, prior: str = "fixed", inference: str = "network",
+                 effect_weight: float = 0.0) -> None:
         super().__init__()
         if code not in self.CODES:
             raise ValueError(f"unknown code {code!r}; choose one of: {', '.join(self.CODES)}")
@@ -78,9 +86,11 @@ class LatentVariablePredictor(nn.Module):
         if inference not in self.INFERENCES or (inference == "nearest" and code != "discrete"):
             raise ValueError(f"inference must be one of: {', '.join(self.INFERENCES)} (nearest: discrete code only), "
                              f"got {inference!r} with code {code!r}")
-        if code_dim < 1 or rate_weight < 0:
-            raise ValueError(f"code_dim must be >= 1 and rate_weight >= 0, got {code_dim} and {rate_weight}")
+        if code_dim < 1 or rate_weight < 0 or effect_weight < 0:
+            raise ValueError(f"code_dim must be >= 1 and rate_weight, effect_weight >= 0, got {code_dim}, {rate_weight}, "
+                             f"{effect_weight}")
         self.code, self.code_dim, self.rate_weight, self.temperature = code, code_dim, rate_weight, temperature
+        self.effect_weight = effect_weight
         self.prior = prior
         self.net = mlp(latent_dim + action_dim + code_dim, hidden_dim, depth, latent_dim)
         outputs = 2 * code_dim if code == "gaussian" else code_dim  # mean and log-variance, or logits
@@ -106,6 +116,20 @@ class LatentVariablePredictor(nn.Module):
         if u is None:
             u = self.prior_mean(z, action)
         return z + self.net(torch.cat([z, action, u], dim=-1))
+
+    def effect(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """How far the code moves the prediction at ``(z, a)``, ``(...)``: the mean squared distance (per
+        latent dimension) of each code's prediction from the codes' mean prediction, over every one-hot
+        code, or over two standard-normal draws for the Gaussian code (a one-sample estimate)."""
+        if self.code == "discrete":
+            codes = torch.eye(self.code_dim, dtype=z.dtype, device=z.device)
+        else:
+            codes = torch.randn(2, self.code_dim, dtype=z.dtype, device=z.device)
+        k = codes.shape[0]
+        lead = z.shape[:-1]
+        u = codes.reshape(k, *(1,) * len(lead), self.code_dim).expand(k, *lead, self.code_dim)
+        predictions = self(z.expand(k, *z.shape), action.expand(k, *action.shape), u)  # (K, ..., D)
+        return (predictions - predictions.mean(0)).pow(2).mean(-1).mean(0)
 
     def posterior(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
