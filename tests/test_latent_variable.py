@@ -1,6 +1,7 @@
 """The latent-variable predictor: its rate limits what u carries; planning scores sampled futures."""
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,40 +68,48 @@ def gated_world(n: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     return z, a, z + 0.1 * a + 0.5 * (z[:, :1] > 0) * coin * torch.tensor([0.0, 1.0])
 
 
+def gated_figures(**options: Any) -> dict[str, float]:
+    """A 4-code predictor (rate weight 0, ``options`` as its keywords) trained 800 steps on the gated
+    world, its loss the prediction's plus the prior's fit plus the effect's charge; then, on held-out
+    transitions, the rate and the code's effect where the world is deterministic (``still``) and where
+    it branches, how far 8 draws from the prior miss where it is deterministic (squared), and the
+    share of draws on each branch where it branches."""
+    torch.manual_seed(0)
+    predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0, **options)
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(800):
+        z, a, z_next = gated_world(256, generator)
+        u, _, fit = predictor.posterior(z, a, z_next)
+        loss = F.mse_loss(predictor(z, a, u), z_next) + fit.mean()
+        if predictor.effect_weight:
+            loss = loss + predictor.effect_weight * predictor.effect(z, a).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    z, a, z_next = gated_world(2000, torch.Generator().manual_seed(9))
+    gate = z[:, 0] > 0
+    with torch.no_grad():
+        _, rate, _ = predictor.posterior(z, a, z_next)
+        draws = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
+        predicted = torch.stack([predictor(z, a, predictor.draw(z, a, d)) for d in draws])  # (8, N, 2)
+        effect = predictor.effect(z, a)
+    shift = predicted[..., 1] - (z + 0.1 * a)[:, 1]  # the predicted branch, (8, N)
+    return {"rate_still": rate[~gate].mean().item(), "rate_branch": rate[gate].mean().item(),
+            "miss_still": (predicted - z_next).pow(2).sum(-1)[:, ~gate].mean().item(),
+            "effect_still": effect[~gate].mean().item(), "effect_branch": effect[gate].mean().item(),
+            "up": (shift[:, gate] > 0.25).float().mean().item(), "down": (shift[:, gate] < -0.25).float().mean().item()}
+
+
 def test_a_learned_prior_spends_the_code_only_where_the_world_branches() -> None:
     """Both priors, rate weight 0 (only the 4 codes bound u). The fixed uniform prior's posterior spends
     ln 4 nats everywhere, so a uniform draw misses even where the world is deterministic. The learned
     prior p(u | z, a) fits the posterior: 0 nats where nothing is left open, ln 2 (the coin) where
     it branches, and its draws land on each branch about half the time and on the truth elsewhere;
     so too with the winner-takes-all inference (``nearest``) instead of an inference network."""
-    figures = {}
-    for prior, inference in (("fixed", "network"), ("learned", "network"), ("learned", "nearest")):
-        torch.manual_seed(0)
-        predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0, prior=prior,
-                                            inference=inference)
-        optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(800):
-            z, a, z_next = gated_world(256, generator)
-            u, rate, fit = predictor.posterior(z, a, z_next)
-            loss = F.mse_loss(predictor(z, a, u), z_next) + fit.mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        z, a, z_next = gated_world(2000, torch.Generator().manual_seed(9))
-        gate = z[:, 0] > 0
-        with torch.no_grad():
-            _, rate, _ = predictor.posterior(z, a, z_next)
-            draws = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
-            predicted = torch.stack([predictor(z, a, predictor.draw(z, a, d)) for d in draws])  # (8, N, 2)
-        shift = predicted[..., 1] - (z + 0.1 * a)[:, 1]  # the predicted branch, (8, N)
-        figures[prior, inference] = {"rate_still": rate[~gate].mean().item(), "rate_branch": rate[gate].mean().item(),
-                          "miss_still": (predicted - z_next).pow(2).sum(-1)[:, ~gate].mean().item(),
-                          "up": (shift[:, gate] > 0.25).float().mean().item(),
-                          "down": (shift[:, gate] < -0.25).float().mean().item()}
-    fixed = figures["fixed", "network"]
+    fixed = gated_figures(prior="fixed")
     assert fixed["rate_still"] > 1.2 and fixed["miss_still"] > 0.03  # ln 4 = 1.39 nats spent on nothing
-    for learned in (figures["learned", "network"], figures["learned", "nearest"]):
+    for learned in (gated_figures(prior="learned"), gated_figures(prior="learned", inference="nearest")):
         assert learned["rate_still"] < 0.1 and learned["miss_still"] < 0.005
         assert abs(learned["rate_branch"] - math.log(2)) < 0.15
         assert 0.35 < learned["up"] < 0.65 and 0.35 < learned["down"] < 0.65 and learned["up"] + learned["down"] > 0.95
@@ -112,32 +121,7 @@ def test_a_code_charged_for_its_effect_is_spent_only_where_the_world_branches() 
     how far they move the prediction apart (effect weight 0.1), the codes agree where ``(z, a)``
     settles the future (a draw misses by less than a tenth of that, the effect falls below 0.005) and
     part only where it branches: a code for each branch (an effect near the branches' 0.0625)."""
-    figures = {}
-    for effect_weight in (0.0, 0.1):
-        torch.manual_seed(0)
-        predictor = LatentVariablePredictor(2, 2, 64, 2, code_dim=4, code="discrete", rate_weight=0.0,
-                                            effect_weight=effect_weight)
-        optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(800):
-            z, a, z_next = gated_world(256, generator)
-            u, _, _ = predictor.posterior(z, a, z_next)
-            loss = F.mse_loss(predictor(z, a, u), z_next) + effect_weight * predictor.effect(z, a).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        z, a, z_next = gated_world(2000, torch.Generator().manual_seed(9))
-        gate = z[:, 0] > 0
-        with torch.no_grad():
-            draws = predictor.sample_prior((8, 2000), torch.Generator().manual_seed(1), torch.device("cpu"))
-            predicted = torch.stack([predictor(z, a, d) for d in draws])  # (8, N, 2)
-            effect = predictor.effect(z, a)
-        shift = predicted[..., 1] - (z + 0.1 * a)[:, 1]
-        figures[effect_weight] = {"miss_still": (predicted - z_next).pow(2).sum(-1)[:, ~gate].mean().item(),
-                                  "effect_still": effect[~gate].mean().item(), "effect_branch": effect[gate].mean().item(),
-                                  "up": (shift[:, gate] > 0.25).float().mean().item(),
-                                  "down": (shift[:, gate] < -0.25).float().mean().item()}
-    free, charged = figures[0.0], figures[0.1]
+    free, charged = gated_figures(), gated_figures(effect_weight=0.1)
     assert free["miss_still"] > 0.03 and free["effect_still"] > 0.01
     assert charged["miss_still"] < 0.1 * free["miss_still"] and charged["effect_still"] < 0.005
     assert charged["effect_branch"] > 0.03 and charged["up"] > 0.2 and charged["down"] > 0.2
