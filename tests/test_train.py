@@ -173,6 +173,28 @@ def test_large_batches_take_the_pinned_thread_count_else_every_core(monkeypatch,
     assert usable_threads() == (expected if expected is not None else os.cpu_count())
 
 
+def test_a_predictor_fit_on_an_adopted_encoder_leaves_it_as_it_was(trained, episodes, tmp_path):
+    """``encoder_from``: a latent-variable predictor trained on the trained run's encoder, frozen. The
+    encoder, its normalisation and its latents come out bit-identical to the donor's while the
+    predictor learns (its prediction error falls); a donor of another latent size is a one-line error."""
+    donor_dir, _ = trained
+    donor, _ = load_world_model(donor_dir, device="cpu")
+    model = train(train_cfg(tmp_path, "steps=60", "model/predictor=latent_variable", f"encoder_from={donor_dir}",
+                            *SMALL), episodes, tmp_path)
+    for name, tensor in donor.encoder.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[name].cpu(), tensor), name
+    assert torch.equal(model.obs_loc.cpu(), donor.obs_loc) and torch.equal(model.obs_scale.cpu(), donor.obs_scale)
+    loaded, _ = load_world_model(tmp_path, device="cpu")
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(episodes.observations[:5]), donor.encode(episodes.observations[:5]))
+    rows = MetricsLogger(tmp_path, tensorboard=False).rows
+    assert float(rows[-1]["pred_teacher_forced"]) < float(rows[0]["pred_teacher_forced"])
+    with pytest.raises(UserInputError, match=r"encoder_from=.* to 32 dimensions; this run needs .* to 16") as error:
+        train(train_cfg(tmp_path / "other", "steps=2", f"encoder_from={donor_dir}", "model.latent_dim=16",
+                        *SMALL[:1]), episodes, tmp_path / "other")
+    assert "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize(("prior", "effect_weight"), [("fixed", 0.0), ("learned", 0.1)])
 def test_a_latent_variable_model_trains_saves_and_loads(episodes, tmp_path, prior, effect_weight):
     """``model/predictor=latent_variable`` through the real training loop: the code's rate (and a learned

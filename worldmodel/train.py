@@ -25,7 +25,13 @@ from tqdm import tqdm
 from envs.builder import build
 from envs.episodes import EpisodeSet
 from envs.errors import UserInputError
-from worldmodel.checkpoint import CHECKPOINT_DIR, LATEST, restore_training_state, save_checkpoint
+from worldmodel.checkpoint import (
+    CHECKPOINT_DIR,
+    LATEST,
+    load_world_model,
+    restore_training_state,
+    save_checkpoint,
+)
 from worldmodel.data import WindowSampler
 from worldmodel.diagnostics import latent_stats
 from worldmodel.losses import JEPAObjective
@@ -123,6 +129,30 @@ def write_summary(run_dir: Path, rows: list[dict[str, Any]], steps_this_run: int
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
+def adopt_encoder(model: WorldModel, source: str) -> None:
+    """Give ``model`` the encoder of the trained checkpoint ``source`` (its weights, its target encoder
+    and its observation normalisation) and freeze it, so that training fits only the predictor and
+    the heads, on latents that no longer move: e.g. a latent-variable predictor fit after a
+    deterministic model's encoder has settled (docs/EXPERIMENTS.md: on the branching wall the code
+    learns part of the door's branch on frozen latents, none of it end to end). The new checkpoint
+    holds the adopted weights; evaluating it does not need ``source``."""
+    donor, _ = load_world_model(source, device="cpu")
+    if donor.obs_shape != model.obs_shape or donor.latent_dim != model.latent_dim:
+        raise UserInputError(f"encoder_from={source} encodes observations {list(donor.obs_shape)} to {donor.latent_dim} "
+                             f"dimensions; this run needs {list(model.obs_shape)} to {model.latent_dim}")
+    try:
+        model.encoder.load_state_dict(donor.encoder.state_dict())
+    except RuntimeError as error:
+        raise UserInputError(f"encoder_from={source} has an encoder of another architecture than model.encoder's "
+                             f"({str(error).splitlines()[0]})") from None
+    with torch.no_grad():
+        model.obs_loc.copy_(donor.obs_loc)
+        model.obs_scale.copy_(donor.obs_scale)
+    model.encoder.requires_grad_(False)
+    if model.target_encoder is not None:
+        model.target_encoder.load_state_dict(model.encoder.state_dict())
+
+
 def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str | None = None,
           on_start: Callable[[], None] | None = None) -> WorldModel:
     """Train (or with ``cfg.resume`` continue) a world model on ``episodes``; returns it.
@@ -140,6 +170,8 @@ def train(cfg: DictConfig, episodes: EpisodeSet, run_dir: Path, experiment: str 
                             frame_stack=cfg.model.frame_stack)
     model = build_world_model(cfg.model, meta["obs_shape"], meta["action_dim"])
     model.set_normalization(*normalization_stats(episodes.observations))
+    if cfg.encoder_from:
+        adopt_encoder(model, cfg.encoder_from)
     model.to(process.device)
     objective = JEPAObjective(model, build(cfg.model.regularizer, "model.regularizer"), **cfg.model.loss).to(process.device)
     trainable = [p for p in objective.parameters() if p.requires_grad]
