@@ -179,8 +179,8 @@ def test_a_predictor_fit_on_an_adopted_encoder_leaves_it_as_it_was(trained, epis
     predictor learns (its prediction error falls); a donor of another latent size is a one-line error."""
     donor_dir, _ = trained
     donor, _ = load_world_model(donor_dir, device="cpu")
-    model = train(train_cfg(tmp_path, "steps=60", "model/predictor=latent_variable", f"encoder_from={donor_dir}",
-                            *SMALL), episodes, tmp_path)
+    model = train(train_cfg(tmp_path, "steps=60", "log_every=10", "model/predictor=latent_variable",
+                            f"encoder_from={donor_dir}", *SMALL), episodes, tmp_path)
     for name, tensor in donor.encoder.state_dict().items():
         assert torch.equal(model.encoder.state_dict()[name].cpu(), tensor), name
     assert torch.equal(model.obs_loc.cpu(), donor.obs_loc) and torch.equal(model.obs_scale.cpu(), donor.obs_scale)
@@ -188,7 +188,7 @@ def test_a_predictor_fit_on_an_adopted_encoder_leaves_it_as_it_was(trained, epis
     with torch.no_grad():
         assert torch.equal(loaded.encode(episodes.observations[:5]), donor.encode(episodes.observations[:5]))
     rows = MetricsLogger(tmp_path, tensorboard=False).rows
-    assert float(rows[-1]["pred_teacher_forced"]) < float(rows[0]["pred_teacher_forced"])
+    assert float(rows[-1]["pred_teacher_forced"]) < 0.8 * float(rows[0]["pred_teacher_forced"])
     with pytest.raises(UserInputError, match=r"encoder_from=.* to 32 dimensions; this run needs .* to 16") as error:
         train(train_cfg(tmp_path / "other", "steps=2", f"encoder_from={donor_dir}", "model.latent_dim=16",
                         *SMALL[:1]), episodes, tmp_path / "other")
