@@ -198,8 +198,9 @@ def test_a_predictor_fit_on_an_adopted_encoder_leaves_it_as_it_was(trained, epis
 @pytest.mark.parametrize(("prior", "effect_weight"), [("fixed", 0.0), ("learned", 0.1)])
 def test_a_latent_variable_model_trains_saves_and_loads(episodes, tmp_path, prior, effect_weight):
     """``model/predictor=latent_variable`` through the real training loop: the code's rate (and a learned
-    prior's fit, and the code's effect where it is charged) is logged, the checkpoint loads the same predictor (the same prediction under the same
-    draws of the prior), and a code sampled from the prior changes the prediction."""
+    prior's fit, and the code's effect where it is charged) is logged, the checkpoint loads the same
+    predictor (the same prediction under the same draws of the prior), and a code sampled from the
+    prior changes the prediction."""
     model = train(train_cfg(tmp_path, "steps=60", "model/predictor=latent_variable", f"model.predictor.prior={prior}",
                             f"model.predictor.effect_weight={effect_weight}", *SMALL), episodes, tmp_path)
     rows = MetricsLogger(tmp_path, tensorboard=False).rows

@@ -125,11 +125,14 @@ class LatentVariablePredictor(nn.Module):
             codes = torch.eye(self.code_dim, dtype=z.dtype, device=z.device)
         else:
             codes = torch.randn(2, self.code_dim, dtype=z.dtype, device=z.device)
-        k = codes.shape[0]
-        lead = z.shape[:-1]
-        u = codes.reshape(k, *(1,) * len(lead), self.code_dim).expand(k, *lead, self.code_dim)
-        predictions = self(z.expand(k, *z.shape), action.expand(k, *action.shape), u)  # (K, ..., D)
+        predictions = self._under_each(z, action, codes)
         return (predictions - predictions.mean(0)).pow(2).mean(-1).mean(0)
+
+    def _under_each(self, z: torch.Tensor, action: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The prediction at ``(z, a)`` under each of ``codes (K, U)``, in one batch: ``(K, ..., D)``."""
+        k, lead = codes.shape[0], z.shape[:-1]
+        u = codes.reshape(k, *(1,) * len(lead), self.code_dim).expand(k, *lead, self.code_dim)
+        return self(z.expand(k, *z.shape), action.expand(k, *action.shape), u)
 
     def posterior(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -167,9 +170,8 @@ class LatentVariablePredictor(nn.Module):
         """:meth:`posterior` by winner-takes-all: the one-hot of the code that predicts ``z_next`` best."""
         with torch.no_grad():
             codes = torch.eye(self.code_dim, dtype=z.dtype, device=z.device)
-            errors = torch.stack([(self(z, action, code.expand(*z.shape[:-1], -1)) - z_next).pow(2).sum(-1)
-                                  for code in codes], dim=-1)
-            u = F.one_hot(errors.argmin(-1), self.code_dim).to(z.dtype)
+            errors = (self._under_each(z, action, codes) - z_next).pow(2).sum(-1)  # (K, ...)
+            u = F.one_hot(errors.argmin(0), self.code_dim).to(z.dtype)
         if self.prior_net is None:
             rate = z.new_full(z.shape[:-1], math.log(self.code_dim))  # KL(one-hot || uniform)
             return u, rate, torch.zeros_like(rate)
