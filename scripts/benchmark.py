@@ -103,6 +103,7 @@ def resolve_row(row: DictConfig) -> Row:
     recipe = hydra.compose(config_name="train", overrides=[*overrides, "data=unused"])
     budget = {**OmegaConf.to_container(recipe.budget, resolve=True), **row.get("budget", {})}
     budget.pop("eval_episodes")  # the suite's evaluation protocol, the same for every row (suite.eval)
+    budget = {k: v for k, v in budget.items() if v is not None}  # unset (settle_steps: one phase) stays unset
     return {"task": recipe.task.name, "obs": recipe.obs, "name": f"{recipe.task.name}-{recipe.obs}",
             "experiment": tuned or "default", "recipes": [tuned, "default"] if tuned else ["default"],
             "budget": budget, "report": row.get("report", {})}
@@ -130,10 +131,12 @@ def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool
     main_recipe = row["recipes"][0]
     folders: dict[str, dict[int, Path]] = {recipe: {} for recipe in row["recipes"]}
     budget = [f"budget.{k}={v}" for k, v in row["budget"].items()] + [f"budget.eval_episodes={suite.eval.episodes}"]
+    one_phase = [b for b in budget if not b.startswith("budget.settle_steps=")]  # the default trains in one phase
     for recipe in row["recipes"]:
         for i, seed in enumerate(suite.seeds if recipe == main_recipe else suite.default_seeds):
             out = row_dir / f"{recipe}-seed{seed}"
-            overrides = [f"experiment={recipe}", f"task={row['task']}", f"obs={row['obs']}", *budget, f"seed={seed}",
+            overrides = [f"experiment={recipe}", f"task={row['task']}", f"obs={row['obs']}",
+                         *(budget if recipe == main_recipe else one_phase), f"seed={seed}",
                          f"eval_seed={suite.eval.seed}", f"device={device}", f"force={not reuse}",
                          "changed=redo"]  # a reused stage whose recipe changed since is redone
             if recipe == main_recipe:
@@ -152,6 +155,8 @@ def seed_record(folder: Path, seed: int) -> dict[str, Any]:
     """One pipeline's figures: success of every agent it ran, JEPA's plan ms, training minutes, probe R²."""
     results = read_json(folder / "evaluate" / "results.json")
     train = read_json(folder / "train" / "summary.json")
+    settle = folder / "settle" / "summary.json"  # a two-phase recipe's first phase: its minutes count too
+    train_seconds = train["seconds_this_run"] + (read_json(settle)["seconds_this_run"] if settle.exists() else 0.0)
     probe = read_json(folder / "probe" / "probe.json")
     jepa = results["agents"]["jepa"]
     return {
@@ -160,7 +165,7 @@ def seed_record(folder: Path, seed: int) -> dict[str, Any]:
         "success_95ci": {name: agent["success_rate_95ci"] for name, agent in results["agents"].items()},
         "episodes": jepa["episodes"],
         "plan_ms": jepa["plan_ms_median"],
-        "train_min": train["seconds_this_run"] / 60,
+        "train_min": train_seconds / 60,
         "probe_r2": probe["probe_r2"],
         "probe": {k: v for k, v in probe.items() if isinstance(v, int | float)},
         "warnings": probe.get("warnings", []),
@@ -265,7 +270,7 @@ def run_scale(suite: DictConfig, run_dir: Path, device: str, reuse: bool) -> dic
         budget = [f"budget.{k}={v}" for k, v in row["budget"].items()]
         run_pipeline([f"experiment={row['experiment']}", f"task={row['task']}", f"obs={row['obs']}", *budget,
                       f"seed={suite.seeds[0]}", f"device={device}", f"force={not reuse}", "changed=redo",
-                      "stages=[collect,train]"], out, f"{row['name']} (scale)")
+                      "stages=[collect,settle,train]"], out, f"{row['name']} (scale)")
         model, model_cfg = load_world_model(out / "train", device="cpu")
         rollout = rollout_gflops(model.eval(), s.rollout.candidates, int(model_cfg.planner.horizon), s.rollout.repeats)
         evaluations = {}

@@ -12,6 +12,10 @@ its input was replaced.
     python scripts/pipeline.py experiment=latent-variable task=wall-branching out=runs/branching  # a recipe (configs/experiment/)
     python scripts/pipeline.py task=wall obs=state out=runs/wall        # the default recipe on a task
     python scripts/pipeline.py stages=[evaluate,report] out=runs/wall evaluate.episodes=50
+
+A recipe with ``budget.settle_steps`` set trains in two phases: ``settle`` trains the same model with
+the deterministic predictor for that many steps, then ``train`` adopts its encoder, frozen
+(``train.py encoder_from=``), and fits the recipe's own predictor on latents that no longer move.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from envs.errors import UserInputError
 from worldmodel.runtime import cli_main, experiment_name, prepare_run_dir, to_overrides
 
 SCRIPTS = Path(__file__).resolve().parent
-STAGES = ("collect", "train", "probe", "evaluate", "report")
+STAGES = ("collect", "settle", "train", "probe", "evaluate", "report")
+SCRIPT = {"settle": "train"}  # a stage run by another stage's script (the rest: scripts/<stage>.py)
 # Command-line overrides under these keys change the recipe, which every stage composes the same way.
 RECIPE_KEYS = ("model", "planner", "energy", "budget")
 # Keys that say where or how a stage runs, not what it computes: a change to them does not make it stale.
@@ -41,6 +46,9 @@ RUN_KEYS = ("out", "resume", "force", "device", "num_envs")
 # what a stage composes with the recipe but never reads: a change there leaves the stage's result as it is
 UNREAD = {"collect": ("model", "planner", "energy", "uncertainty"), "train": ("planner", "energy", "uncertainty"),
           "probe": ("planner", "energy", "uncertainty")}
+# the budget: each stage records the part it reads under its own key (collect's episodes=, train's steps=)
+BUDGET = "budget"
+DETERMINISTIC = "model/predictor=residual"  # the settle stage's predictor (configs/model/predictor/)
 
 
 def recipe_overrides(cfg: DictConfig, command_line: list[str], experiment: str) -> list[str]:
@@ -50,25 +58,38 @@ def recipe_overrides(cfg: DictConfig, command_line: list[str], experiment: str) 
     return [f"experiment={experiment}", f"task={cfg.task.name}", f"obs={cfg.obs}", *chosen]
 
 
+def settle_recipe(recipe: list[str]) -> list[str]:
+    """``recipe`` with the deterministic predictor: the command line's changes to the recipe's own
+    predictor (``model.predictor.*``, ``model/predictor=``) are the train stage's alone."""
+    own = [arg for arg in recipe if not re.match(r"[+~]*model[./]predictor\b", arg)]
+    return [*own, DETERMINISTIC]
+
+
 def stage_plan(cfg: DictConfig, run_dir: Path, recipe: list[str]) -> dict[str, tuple[list[str], Path | None]]:
     """For every stage: its command-line overrides and the file that proves it finished.
 
     Each stage reads the previous stage's folder (or ``data=``), so the printed command re-runs it
     alone; collect and train run with ``resume=true`` so that re-running a killed pipeline continues
     where it stopped. ``recipe`` (:func:`recipe_overrides`) goes to every stage that composes one.
+    The settle stage is planned only for a two-phase recipe (``budget.settle_steps`` set).
     """
     folder = {stage: run_dir / stage for stage in STAGES[:-1]}
     data = cfg.data or folder["collect"]
     shared = [f"seed={cfg.seed}", f"device={cfg.device}"]
+    settles = bool(cfg.budget.get("settle_steps"))
+    adopted = [f"encoder_from={folder['settle']}"] if settles else []
     plan = {
         "collect": ([*recipe, f"seed={cfg.seed}", "resume=true"], "summary.json"),
-        "train": ([*recipe, f"data={data}", "resume=true", *shared], "summary.json"),
+        "settle": ([*settle_recipe(recipe), f"data={data}", "resume=true", *shared], "summary.json"),
+        "train": ([*recipe, f"data={data}", "resume=true", *shared, *adopted], "summary.json"),
         "probe": ([f"checkpoint={folder['train']}", f"data={data}", *shared], "probe.json"),
         "evaluate": ([f"checkpoint={folder['train']}", *recipe, f"seed={cfg.eval_seed}", f"device={cfg.device}"],
                      "results.json"),
     }
     if cfg.data:
         del plan["collect"]
+    if not settles:
+        del plan["settle"]
     stages = {}
     for stage, (overrides, marker) in plan.items():
         section = to_overrides(OmegaConf.to_container(cfg[stage], resolve=True))
@@ -93,7 +114,8 @@ def changed_keys(stage: str, overrides: list[str], folder: Path) -> list[str]:
     recorded = folder / "config.yaml"
     if not recorded.exists():
         return []
-    now = _flatten(OmegaConf.to_container(hydra.compose(config_name=stage, overrides=overrides), resolve=True))
+    now = _flatten(OmegaConf.to_container(hydra.compose(config_name=SCRIPT.get(stage, stage), overrides=overrides),
+                                          resolve=True))
     before = _flatten(yaml.safe_load(recorded.read_text()) or {})
     def filled_at_run_time(key: str) -> bool:  # a node the config leaves empty and the script fills (collect's policy)
         parts = key.split(".")
@@ -101,7 +123,7 @@ def changed_keys(stage: str, overrides: list[str], folder: Path) -> list[str]:
         return key not in now and any(now.get(p) is None and p not in before for p in prefixes)
 
     keys = sorted(set(now) | set(before))
-    ignored = (*RUN_KEYS, *UNREAD.get(stage, ()))
+    ignored = (*RUN_KEYS, BUDGET, *UNREAD.get(SCRIPT.get(stage, stage), ()))
     return [k for k in keys if k.split(".")[0] not in ignored and now.get(k) != before.get(k)
             and not filled_at_run_time(k)]
 
@@ -133,7 +155,7 @@ def stale_stages(cfg: DictConfig, plan: dict[str, tuple[list[str], Path | None]]
 
 
 def run_stage(stage: str, overrides: list[str]) -> None:
-    command = [sys.executable, str(SCRIPTS / f"{stage}.py"), *overrides]
+    command = [sys.executable, str(SCRIPTS / f"{SCRIPT.get(stage, stage)}.py"), *overrides]
     print(f"\n== {stage}: {shlex.join(command[1:])}", flush=True)
     result = subprocess.run(command, check=False)
     if result.returncode != 0:

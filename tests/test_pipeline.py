@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 # ``++`` adds a key the pipeline's own config does not list; it is passed on to that stage's script.
 TINY = ["task=reacher", "obs=state", "collect.episodes=60", "++collect.progress=false", "train.steps=600",
@@ -311,3 +311,45 @@ def test_suite_rows_name_a_tuned_file_a_task_for_the_default_or_an_any_task_reci
     assert (default["name"], default["recipes"], default["budget"]["episodes"]) == ("wall-state", ["default"], 7)
     assert (any_task["name"], any_task["experiment"], any_task["recipes"]) == (
         "wall-branching-state", "latent-variable", ["latent-variable", "default"])
+
+
+def test_a_two_phase_recipe_settles_the_encoder_first_and_the_train_stage_adopts_it(tmp_path: Path) -> None:
+    """``budget.settle_steps``: a settle stage (train.py with the deterministic predictor, that many
+    steps) before train, which adopts its encoder; the recipe's own predictor overrides reach train
+    alone. A one-phase recipe plans no settle stage. A finished stage is judged on the budget it read:
+    more train steps redo train only, more settle steps redo settle and train, never collect."""
+    from hydra import compose, initialize_config_dir
+
+    from scripts.pipeline import recipe_overrides, stage_plan, stale_stages
+
+    out = tmp_path / "run"
+    configs = str(Path(__file__).resolve().parents[1] / "configs")
+    two_phase = ["experiment=latent-variable", "task=wall-branching", "budget.settle_steps=40",
+                 "budget.train_steps=30", "model.predictor.prior=learned", f"out={out}", "changed=redo"]
+    with initialize_config_dir(config_dir=configs, version_base="1.3"):
+        def plan(*overrides: str) -> tuple[DictConfig, dict]:
+            cfg = compose(config_name="pipeline", overrides=list(overrides))
+            return cfg, stage_plan(cfg, out, recipe_overrides(cfg, list(overrides), "latent-variable"))
+
+        cfg, stages = plan(*two_phase)
+        assert list(stages) == ["collect", "settle", "train", "probe", "evaluate", "report"]
+        settle = compose(config_name="train", overrides=stages["settle"][0])
+        train = compose(config_name="train", overrides=stages["train"][0])
+        assert settle.model.predictor._target_.endswith("ResidualMLPPredictor") and settle.steps == 40
+        assert settle.encoder_from is None and settle.out == str(out / "settle")
+        assert train.model.predictor._target_.endswith("LatentVariablePredictor") and train.model.predictor.prior == "learned"
+        assert train.steps == 30 and train.encoder_from == str(out / "settle")
+        assert "settle" not in plan("task=wall-branching", f"out={out}")[1]  # the default trains in one phase
+
+        for stage in ("collect", "settle", "train"):  # record each stage as finished under this config
+            overrides, marker = stages[stage]
+            marker.parent.mkdir(parents=True)
+            marker.write_text("{}")
+            script = "train" if stage == "settle" else stage
+            (marker.parent / "config.yaml").write_text(OmegaConf.to_yaml(compose(config_name=script, overrides=overrides),
+                                                                         resolve=True))
+        assert stale_stages(*plan(*two_phase)) == {}  # the same config: every stage is reused
+        longer = stale_stages(*plan(*two_phase, "budget.train_steps=31"))
+        assert "train" in longer and not {"collect", "settle"} & set(longer)
+        resettled = stale_stages(*plan(*two_phase, "budget.settle_steps=41"))
+        assert "settle" in resettled and "train" in resettled and "collect" not in resettled
