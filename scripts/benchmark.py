@@ -167,6 +167,7 @@ def seed_record(folder: Path, seed: int) -> dict[str, Any]:
         "plan_ms": jepa["plan_ms_median"],
         "train_min": train_seconds / 60,
         "probe_r2": probe["probe_r2"],
+        "probe_r2_per_dim": probe.get("probe_r2_per_dim"),  # absent in probes written before it existed
         "probe": {k: v for k, v in probe.items() if isinstance(v, int | float)},
         "warnings": probe.get("warnings", []),
         "experiment": results["spec"].get("experiment"),

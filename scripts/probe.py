@@ -3,7 +3,8 @@
     python scripts/probe.py checkpoint=RUN_OR_FILE data=PATH out=PATH
 
 Figures: latent_std_mean/min, effective_rank, probe_r2 (linear probe latent -> true state, fit on
-training episodes, scored on held-out ones), pred_error vs copy_baseline_error (open-loop over
+training episodes, scored on held-out ones; probe_r2_per_dim: per column of the task's state, null
+where it does not vary), pred_error vs copy_baseline_error (open-loop over
 ``horizon`` steps) and plannability (how often the true actions beat random ones in latent energy).
 A model that planning cannot use (plannability below ``min_plannability``, or a predictor no better
 than copying the last latent) gets a ``warning:`` line and a ``warnings`` entry in probe.json.

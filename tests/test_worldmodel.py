@@ -16,6 +16,7 @@ from worldmodel.diagnostics import (
     health_warnings,
     latent_stats,
     linear_probe_r2,
+    linear_probe_r2_per_output,
     plannability,
     prediction_errors,
 )
@@ -200,6 +201,12 @@ def test_latent_stats_and_linear_probe_known_answers():
                            isotropic[3000:] @ weights + 1.0, ridge=1e-6) == pytest.approx(1, abs=1e-6)
     noise = torch.randn(4000, 3, generator=generator)
     assert linear_probe_r2(isotropic[:3000], noise[:3000], isotropic[3000:], noise[3000:], 1e-3) < 0.01
+    # per column: a linear one, a noise one, a constant one (undefined), and the mean skips the last
+    mixed = torch.stack([isotropic @ weights[:, 0], noise[:, 0], torch.full((4000,), 2.0)], 1)
+    per_column = linear_probe_r2_per_output(isotropic[:3000], mixed[:3000], isotropic[3000:], mixed[3000:], 1e-6)
+    assert per_column[0] == pytest.approx(1, abs=1e-6) and abs(per_column[1]) < 0.01 and per_column[2].isnan()
+    assert linear_probe_r2(isotropic[:3000], mixed[:3000], isotropic[3000:], mixed[3000:], 1e-6) == pytest.approx(
+        float(per_column[:2].mean()))
 
 
 class ShiftModel(torch.nn.Module):

@@ -60,21 +60,27 @@ def encode_episodes(
     return z, torch.as_tensor(episodes.states[index], dtype=torch.float32)
 
 
-def linear_probe_r2(
+def linear_probe_r2_per_output(
     z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor, ridge: float
-) -> float:
-    """Fit ``y = W z + b`` by ridge regression on train, return R^2 on test (averaged over outputs).
-
-    Outputs that do not vary on the test set are skipped (their R^2 is undefined).
-    """
+) -> torch.Tensor:
+    """Fit ``y = W z + b`` by ridge regression on train; R^2 on test of each output column ``(S,)``,
+    NaN where the column does not vary on the test set (its R^2 is undefined). Which column a latent
+    misses says what to fix (e.g. pixel reacher's elbow speed, docs/EXPERIMENTS.md)."""
     x_train = torch.cat([z_train.double(), torch.ones(len(z_train), 1, dtype=torch.float64)], 1)
     x_test = torch.cat([z_test.double(), torch.ones(len(z_test), 1, dtype=torch.float64)], 1)
     gram = x_train.T @ x_train + ridge * torch.eye(x_train.shape[1], dtype=torch.float64)
     weights = torch.linalg.solve(gram, x_train.T @ y_train.double())
     residual = ((x_test @ weights - y_test.double()) ** 2).sum(0)
     spread = ((y_test.double() - y_test.double().mean(0)) ** 2).sum(0)
-    varies = spread > 0
-    return float((1 - residual[varies] / spread[varies]).mean())
+    return torch.where(spread > 0, 1 - residual / spread.clamp_min(1e-300), torch.nan)
+
+
+def linear_probe_r2(
+    z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor, ridge: float
+) -> float:
+    """:func:`linear_probe_r2_per_output` averaged over the outputs that vary on the test set."""
+    per_output = linear_probe_r2_per_output(z_train, y_train, z_test, y_test, ridge)
+    return float(per_output[~per_output.isnan()].mean())
 
 
 @torch.no_grad()
@@ -137,10 +143,12 @@ def run_diagnostics(
         s_train, s_test = s_train[:, state_dims], s_test[:, state_dims]
     windows = WindowSampler(episodes, horizon, num_windows, seed=seed, episode_ids=test_ids,
                             frame_stack=model.frame_stack).sample(0)
+    per_dim = linear_probe_r2_per_output(z_train, s_train, z_test, s_test, ridge)
     return {
         **latent_stats(z_test),
         "latent_dim": int(z_test.shape[1]),
-        "probe_r2": linear_probe_r2(z_train, s_train, z_test, s_test, ridge),
+        "probe_r2": float(per_dim[~per_dim.isnan()].mean()),
+        "probe_r2_per_dim": [None if r != r else r for r in per_dim.tolist()],  # JSON has no NaN: null
         **prediction_errors(model, windows.obs, windows.actions),
         "plannability": plannability(model, windows.obs, windows.actions, num_random, seed),
         "horizon": horizon,
