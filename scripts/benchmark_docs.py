@@ -55,6 +55,12 @@ def merge_rows(existing: dict[str, Any] | None, measured: dict[str, Any]) -> dic
     return {**headline, "rows": [*rows, *new.values()]}
 
 
+def per_column(seed: dict[str, Any]) -> str:
+    """A seed's probe R² per column of the task's state (``-`` for a constant column; none recorded: ``-``)."""
+    columns = seed.get("probe_r2_per_dim")
+    return " / ".join("-" if r is None else f"{r:.2f}" for r in columns) if columns else "-"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     """The one place a table is formatted: a header, its rule, one line per row."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -181,9 +187,9 @@ def write_docs(measured: dict[str, Any], command: str) -> None:
           str(r["collect"]["coverage"]), f"{r['collect']['bytes_on_disk'] / 1e6:.1f} MB", f"{r['windows_per_s']:,.0f}",
           f"{r['train_samples_per_s']:,.0f}"] for r in rows])
     probe_table = markdown_table(
-        ["task", "obs", "recipe", "seed", "probe R²", "effective rank", "min latent std", "pred. error", "copy-last error",
-         "plannability", "warnings"],
-        [[r["task"], r["obs"], r["experiment"], str(x["seed"]), f"{x['probe']['probe_r2']:.3f}",
+        ["task", "obs", "recipe", "seed", "probe R²", "per state column", "effective rank", "min latent std", "pred. error",
+         "copy-last error", "plannability", "warnings"],
+        [[r["task"], r["obs"], r["experiment"], str(x["seed"]), f"{x['probe']['probe_r2']:.3f}", per_column(x),
           f"{x['probe']['effective_rank']:.1f}", f"{x['probe']['latent_std_min']:.3f}", f"{x['probe']['pred_error']:.4f}",
           f"{x['probe']['copy_baseline_error']:.4f}", f"{x['probe']['plannability']:.2f}", str(len(x["warnings"]))]
          for r in rows for x in r["seeds"]])
@@ -229,7 +235,9 @@ its own rows in measurements.json and keeps every other suite's):
 
 {probe_table}
 
-Probe R²: linear map from latent to the true state, fit on training episodes. Pred./copy-last error:
+Probe R²: linear map from latent to the true state, fit on training episodes and scored on held-out
+ones, averaged over the state's columns; per state column: the same for each column in the order of
+the task's state (README's task table), `-` where a column is constant. Pred./copy-last error:
 open-loop latent prediction error against repeating the last latent. Plannability: how often the
 true action sequence has lower energy than random ones. Warnings: the probe's (`scripts/probe.py`).
 
@@ -237,7 +245,7 @@ true action sequence has lower energy than random ones. Warnings: the probe's (`
 
 `{{"suite", "date", "machine", "seeds", "eval_seed", "eval_episodes", "env_speed", "collection_speed",
 "rows": [{{"task", "obs", "experiment", "budget", "variant", "predictor", "suite", "commit", "date", "seeds": [{{"seed", "success": {{"jepa",
-"oracle", "gcbc", "random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "probe_r2", "probe", "warnings",
+"oracle", "gcbc", "random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "probe_r2", "probe_r2_per_dim", "probe", "warnings",
 "experiment", "variant", "predictor", "per_task", "planner", "folder"}}], "default": {{"experiment", "seeds": [{{"seed", "success": {{"jepa"}},
 "plan_ms", "train_min", "probe_r2", "folder"}}]}}, "summary": {{"jepa", "default", "gcbc": {{"mean", "std",
 "worst"}}, "oracle", "random": {{"mean"}}, "default_over_tuned"}}, "row_minutes", "collect",

@@ -353,3 +353,10 @@ def test_a_two_phase_recipe_settles_the_encoder_first_and_the_train_stage_adopts
         assert "train" in longer and not {"collect", "settle"} & set(longer)
         resettled = stale_stages(*plan(*two_phase, "budget.settle_steps=41"))
         assert "settle" in resettled and "train" in resettled and "collect" not in resettled
+
+
+def test_probe_table_shows_each_state_columns_r2_and_a_dash_where_none_was_recorded() -> None:
+    from benchmark_docs import per_column
+
+    assert per_column({"probe_r2_per_dim": [0.977, 0.1074, None, 0.76]}) == "0.98 / 0.11 / - / 0.76"
+    assert per_column({"probe_r2_per_dim": None}) == per_column({}) == "-"  # a probe from before the column existed
