@@ -109,6 +109,11 @@ def resolve_row(row: DictConfig) -> Row:
             "budget": budget, "report": row.get("report", {})}
 
 
+def budget_overrides(budget: dict[str, Any]) -> list[str]:
+    """A row's budget as the pipeline's ``budget.<key>=<value>`` overrides."""
+    return [f"budget.{k}={v}" for k, v in budget.items()]
+
+
 def run_pipeline(overrides: list[str], out: Path, label: str) -> None:
     """One pipeline run; the seconds it took are added to ``out/benchmark_seconds.json``."""
     command = [sys.executable, str(ROOT / "scripts" / "pipeline.py"), *overrides, f"out={out}"]
@@ -130,13 +135,13 @@ def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool
     """
     main_recipe = row["recipes"][0]
     folders: dict[str, dict[int, Path]] = {recipe: {} for recipe in row["recipes"]}
-    budget = [f"budget.{k}={v}" for k, v in row["budget"].items()] + [f"budget.eval_episodes={suite.eval.episodes}"]
-    one_phase = [b for b in budget if not b.startswith("budget.settle_steps=")]  # the default trains in one phase
+    budget = {**row["budget"], "eval_episodes": suite.eval.episodes}
+    one_phase = {k: v for k, v in budget.items() if k != "settle_steps"}  # the default trains in one phase
     for recipe in row["recipes"]:
         for i, seed in enumerate(suite.seeds if recipe == main_recipe else suite.default_seeds):
             out = row_dir / f"{recipe}-seed{seed}"
             overrides = [f"experiment={recipe}", f"task={row['task']}", f"obs={row['obs']}",
-                         *(budget if recipe == main_recipe else one_phase), f"seed={seed}",
+                         *budget_overrides(budget if recipe == main_recipe else one_phase), f"seed={seed}",
                          f"eval_seed={suite.eval.seed}", f"device={device}", f"force={not reuse}",
                          "changed=redo"]  # a reused stage whose recipe changed since is redone
             if recipe == main_recipe:
@@ -268,8 +273,8 @@ def run_scale(suite: DictConfig, run_dir: Path, device: str, reuse: bool) -> dic
     by_row: dict[str, Any] = {}
     for row in (resolve_row(r) for r in suite.rows):
         out = run_dir / row["name"]
-        budget = [f"budget.{k}={v}" for k, v in row["budget"].items()]
-        run_pipeline([f"experiment={row['experiment']}", f"task={row['task']}", f"obs={row['obs']}", *budget,
+        run_pipeline([f"experiment={row['experiment']}", f"task={row['task']}", f"obs={row['obs']}",
+                      *budget_overrides(row["budget"]),
                       f"seed={suite.seeds[0]}", f"device={device}", f"force={not reuse}", "changed=redo",
                       "stages=[collect,settle,train]"], out, f"{row['name']} (scale)")
         model, model_cfg = load_world_model(out / "train", device="cpu")

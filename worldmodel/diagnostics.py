@@ -79,7 +79,11 @@ def linear_probe_r2(
     z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor, ridge: float
 ) -> float:
     """:func:`linear_probe_r2_per_output` averaged over the outputs that vary on the test set."""
-    per_output = linear_probe_r2_per_output(z_train, y_train, z_test, y_test, ridge)
+    return mean_r2(linear_probe_r2_per_output(z_train, y_train, z_test, y_test, ridge))
+
+
+def mean_r2(per_output: torch.Tensor) -> float:
+    """The mean of per-output R^2 ``(S,)`` over the defined (non-NaN) ones."""
     return float(per_output[~per_output.isnan()].mean())
 
 
@@ -147,7 +151,7 @@ def run_diagnostics(
     return {
         **latent_stats(z_test),
         "latent_dim": int(z_test.shape[1]),
-        "probe_r2": float(per_dim[~per_dim.isnan()].mean()),
+        "probe_r2": mean_r2(per_dim),
         "probe_r2_per_dim": [None if r != r else r for r in per_dim.tolist()],  # JSON has no NaN: null
         **prediction_errors(model, windows.obs, windows.actions),
         "plannability": plannability(model, windows.obs, windows.actions, num_random, seed),
