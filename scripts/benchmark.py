@@ -26,7 +26,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,9 @@ from worldmodel.runtime import cli_main, find_browser, prepare_run_dir, to_overr
 from worldmodel.speed import matmul_peak_gflops, rollout_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
-SECONDS_FILE = "benchmark_seconds.json"  # wall time the benchmark spent on a pipeline folder, all sittings
+STAGE_RECORDS = {"collect": ("summary.json", "seconds_this_run"), "settle": ("summary.json", "seconds"),
+                 "train": ("summary.json", "seconds"), "probe": ("probe.json", "seconds"),
+                 "evaluate": ("results.json", "seconds")}  # where each stage records its own seconds
 
 
 def machine() -> str:
@@ -115,15 +116,29 @@ def budget_overrides(budget: dict[str, Any]) -> list[str]:
 
 
 def run_pipeline(overrides: list[str], out: Path, label: str) -> None:
-    """One pipeline run; the seconds it took are added to ``out/benchmark_seconds.json``."""
+    """One pipeline run (its stages record their own seconds: :func:`stage_seconds`)."""
     command = [sys.executable, str(ROOT / "scripts" / "pipeline.py"), *overrides, f"out={out}"]
     print(f"\n### {label}: {' '.join(command[1:])}", flush=True)
-    started = time.perf_counter()
     if subprocess.run(command, check=False).returncode != 0:
         raise UserInputError(f"pipeline {label} failed; its output is in {out}")
-    seconds_file = out / SECONDS_FILE
-    spent = json.loads(seconds_file.read_text())["seconds"] if seconds_file.exists() else 0.0
-    seconds_file.write_text(json.dumps({"seconds": spent + time.perf_counter() - started}))
+
+
+def stage_seconds(folder: Path) -> dict[str, float]:
+    """The seconds each stage of a pipeline folder spent, as the stage recorded them: training over all
+    its sittings (:func:`worldmodel.train.logged_seconds`), evaluation and probe for the whole script.
+    Whoever ran the pipeline (this benchmark, a later sitting, a hand-run ``pipeline.py``), the row's
+    time is the same. A stage the folder does not hold (the default beside a tuned recipe reads its
+    data from the tuned run; a one-phase recipe has no settle) is not counted."""
+    seconds = {}
+    for stage, (name, key) in STAGE_RECORDS.items():
+        record = folder / stage / name
+        if record.exists():
+            value = read_json(record).get(key)
+            if value is None:
+                raise UserInputError(f"{record} has no '{key}' (written before stages timed themselves); "
+                                     f"re-run that stage (delete {record.parent}) so the row's time is measured")
+            seconds[stage] = float(value)
+    return seconds
 
 
 def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool) -> dict[str, dict[int, Path]]:
@@ -159,9 +174,8 @@ def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool
 def seed_record(folder: Path, seed: int) -> dict[str, Any]:
     """One pipeline's figures: success of every agent it ran, JEPA's plan ms, training minutes, probe R²."""
     results = read_json(folder / "evaluate" / "results.json")
-    train = read_json(folder / "train" / "summary.json")
-    settle = folder / "settle" / "summary.json"  # a two-phase recipe's first phase: its minutes count too
-    train_seconds = train["seconds_this_run"] + (read_json(settle)["seconds_this_run"] if settle.exists() else 0.0)
+    spent = stage_seconds(folder)
+    train_seconds = spent["train"] + spent.get("settle", 0.0)
     probe = read_json(folder / "probe" / "probe.json")
     jepa = results["agents"]["jepa"]
     return {
@@ -171,6 +185,7 @@ def seed_record(folder: Path, seed: int) -> dict[str, Any]:
         "episodes": jepa["episodes"],
         "plan_ms": jepa["plan_ms_median"],
         "train_min": train_seconds / 60,
+        "stage_min": {stage: value / 60 for stage, value in spent.items()},
         "probe_r2": probe["probe_r2"],
         "probe_r2_per_dim": probe.get("probe_r2_per_dim"),  # absent in probes written before it existed
         "probe": {k: v for k, v in probe.items() if isinstance(v, int | float)},
@@ -199,7 +214,7 @@ def row_measurements(row: Row, folders: dict[str, dict[int, Path]], window_cfg: 
     default = main if row["recipes"] == ["default"] else [  # none where the suite runs no default beside
         seed_record(folder, seed) for seed, folder in folders["default"].items()]
     every = [folder for recipe_folders in folders.values() for folder in recipe_folders.values()]
-    seconds = sum(read_json(f / SECONDS_FILE)["seconds"] for f in every if (f / SECONDS_FILE).exists())
+    seconds = sum(sum(stage_seconds(f).values()) for f in every)
     first = next(iter(folders[row["recipes"][0]].values()))
     jepa = spread([r["success"]["jepa"] for r in main])
     default_jepa = spread([r["success"]["jepa"] for r in default]) if default else None

@@ -305,6 +305,7 @@ def with_recorded_recipe(argv: list[str]) -> list[str]:
 @hydra.main(config_path="../configs", config_name="evaluate", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
+    script_started = time.perf_counter()
     print(f"recipe: experiment={experiment_name()} ({RECIPE_NOTE}; experiment=NAME plans with another)")
     if cfg.threads < 1 or (cfg.gcbc.threads is not None and cfg.gcbc.threads < 1):
         raise UserInputError(f"threads and gcbc.threads must be at least 1, got {cfg.threads} and {cfg.gcbc.threads}")
@@ -340,6 +341,7 @@ def main(cfg: DictConfig) -> None:
         if isinstance(agent, RecedingHorizon):
             results["agents"][name]["evaluations_per_plan"] = agent.planner.last_evaluations
         write_videos(run_dir, name, env, episodes, pairs, cfg)
+        results["seconds"] = time.perf_counter() - script_started  # the whole evaluation: agents built and run
         (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
     print(format_table(results["agents"]))
     print(f"results: {run_dir / 'results.json'}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -37,6 +38,7 @@ def without_lists(figures: dict) -> dict:
 @hydra.main(config_path="../configs", config_name="probe", version_base="1.3")
 @cli_main
 def main(cfg: DictConfig) -> None:
+    started = time.perf_counter()
     seed_everything(cfg.seed)
     model, train_cfg = load_world_model(cfg.checkpoint, cfg.device)
     episodes = load_episodes(cfg.data, task=train_cfg.meta.task, obs=train_cfg.meta.obs)
@@ -52,7 +54,7 @@ def main(cfg: DictConfig) -> None:
     surprise = surprise_test(model, episodes, held_out, cfg.surprise.window, cfg.surprise.clips,
                              cfg.surprise.quantile, cfg.batch_size, cfg.seed)
     results = {"checkpoint": str(cfg.checkpoint), "step": train_cfg.meta.step, **results, "surprise": surprise,
-               "warnings": warnings}
+               "warnings": warnings, "seconds": time.perf_counter() - started}
     (run_dir / "probe.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(without_lists(results), indent=2))
     for warning in warnings:

@@ -62,6 +62,24 @@ def test_every_stage_leaves_its_outputs(tiny_run) -> None:
     assert probe["plannability"] > 0.75 and probe["warnings"] == [] and "Warning:" not in page  # a model that plans
 
 
+def test_every_stage_records_its_own_seconds_and_a_record_without_them_is_one_line(tiny_run, tmp_path: Path) -> None:
+    from envs.errors import UserInputError
+    from scripts.benchmark import stage_seconds
+
+    out, _ = tiny_run
+    spent = stage_seconds(out)
+    assert set(spent) == {"collect", "train", "probe", "evaluate"} and min(spent.values()) > 0  # one phase: no settle
+    results = json.loads((out / "evaluate" / "results.json").read_text())
+    assert spent["evaluate"] > sum(agent["seconds"] for agent in results["agents"].values())  # agents built too
+    train = json.loads((out / "train" / "summary.json").read_text())
+    assert spent["train"] <= train["seconds_this_run"] + 1e-9  # one sitting: the logged steps of that sitting
+    old = tmp_path / "old"
+    (old / "probe").mkdir(parents=True)
+    (old / "probe" / "probe.json").write_text(json.dumps({"probe_r2": 0.9}))
+    with pytest.raises(UserInputError, match=r"probe\.json has no 'seconds'"):
+        stage_seconds(old)
+
+
 def test_rerun_skips_finished_stages(repo_root: Path, tiny_run) -> None:
     out, _ = tiny_run
     stamp = (out / "train" / "summary.json").stat().st_mtime_ns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -20,7 +21,7 @@ from envs.errors import UserInputError
 from worldmodel.checkpoint import load_world_model
 from worldmodel.diagnostics import run_diagnostics
 from worldmodel.runtime import MetricsLogger
-from worldmodel.train import train
+from worldmodel.train import logged_seconds, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SMALL = ["batch_size=64", "model.latent_dim=32", "model.encoder_by_obs.state.hidden_dim=128",
@@ -105,11 +106,26 @@ def test_resume_repeats_the_uninterrupted_run_exactly(episodes, tmp_path):
     whole, halves = tmp_path / "whole", tmp_path / "halves"
     train(train_cfg(whole, "steps=10", *common), episodes, whole)
     train(train_cfg(halves, "steps=5", *common), episodes, halves)
+    first_sitting = tmp_path / "sitting1"
+    first_sitting.mkdir()
+    (first_sitting / "summary.json").write_text((halves / "summary.json").read_text())
     train(train_cfg(halves, "steps=10", "resume=true", *common), episodes, halves)
     assert len(loss_trajectory(whole)) == 10
     assert loss_trajectory(halves) == loss_trajectory(whole)
     a, b = load_file(str(whole / "checkpoint/latest.safetensors")), load_file(str(halves / "checkpoint/latest.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+    first, second = (json.loads((run / "summary.json").read_text()) for run in (first_sitting, halves))
+    slack = 1e-9  # the rate's round trip through a float
+    assert 0 < first["seconds"] <= first["seconds_this_run"] + slack  # an unresumed run: its own logged steps
+    # resumed: the first sitting's seconds, plus at most the second sitting's wall time
+    assert first["seconds"] < second["seconds"] <= first["seconds"] + second["seconds_this_run"] + slack
+
+
+def test_logged_seconds_adds_each_intervals_steps_over_its_rate() -> None:
+    rows = [{"step": "50", "samples_per_s": "100"}, {"step": 100, "samples_per_s": 200.0}, {"step": 110, "samples_per_s": 40}]
+    # 32 windows per step: 50 steps at 100/s, 50 at 200/s, 10 at 40/s
+    assert logged_seconds(rows, 32) == pytest.approx(32 * 50 / 100 + 32 * 50 / 200 + 32 * 10 / 40)
+    assert logged_seconds([], 32) == 0.0
 
 
 def test_bad_input_stops_cleanly_and_keeps_the_checkpoint(episodes, tmp_path):

@@ -115,13 +115,30 @@ def plot_loss_curve(rows: list[dict[str, Any]], fields: list[str], path: Path) -
     fig.savefig(path, dpi=100)
 
 
+def logged_seconds(rows: list[dict[str, Any]], windows_per_step: int) -> float:
+    """Training seconds over every sitting, from the log: each row's ``samples_per_s`` was measured over
+    the steps since the row before it, so those steps took ``windows_per_step * steps / rate`` seconds.
+
+    A resumed run keeps the rows up to its checkpoint and logs on from there, so steps that a killed
+    sitting ran past its last checkpoint count once, in the sitting that kept them. Assumes every
+    sitting ran with the same number of processes (``windows_per_step``)."""
+    seconds, previous = 0.0, 0
+    for row in rows:
+        step = int(float(row["step"]))
+        seconds += windows_per_step * (step - previous) / float(row["samples_per_s"])
+        previous = step
+    return seconds
+
+
 def write_summary(run_dir: Path, rows: list[dict[str, Any]], steps_this_run: int, seconds: float,
                   windows_per_step: int) -> None:
-    """``summary.json``: what the pipeline and the benchmark read (speed of this run, final losses)."""
+    """``summary.json``: what the pipeline and the benchmark read (speed of this run and of all its
+    sittings, final losses)."""
     last = rows[-1] if rows else {}
     summary = {
         "steps": int(last.get("step", 0)),
         "steps_this_run": steps_this_run,
+        "seconds": logged_seconds(rows, windows_per_step),
         "seconds_this_run": seconds,
         "samples_per_s": windows_per_step * steps_this_run / seconds if steps_this_run else None,
         "final": {k: float(v) for k, v in last.items() if k != "step" and v not in (None, "")},
