@@ -26,7 +26,7 @@ from scipy.sparse import csr_array
 
 from agents.sparse_graph import GoalPaths, NeighbourSearch, nearest, symmetric_edges
 from envs.episodes import EpisodeSet
-from worldmodel.diagnostics import encode_episodes
+from worldmodel.diagnostics import encode_episodes, encode_still
 
 
 @dataclass
@@ -46,11 +46,16 @@ class LandmarkGraph:
     radius: float
     far_penalty: float
     block: int
+    # (M, D), mapped: each landmark's newest frame held still, as a goal is encoded; what the goal's hop
+    # onto the graph compares it with (None: the nodes themselves, as where one frame is one latent)
+    still_nodes: torch.Tensor | None = None
     node_sq_norms: torch.Tensor = field(init=False)  # (M,) for the distance expansion in cost_to_go
     paths: GoalPaths = field(init=False)
     _last_hops: tuple[torch.Tensor, np.ndarray] | None = field(init=False, default=None)  # (goal, its hops)
 
     def __post_init__(self) -> None:
+        if self.still_nodes is None:
+            self.still_nodes = self.nodes
         self.node_sq_norms = self.nodes.pow(2).sum(1)
         self.paths = GoalPaths(self.edges)
 
@@ -86,6 +91,7 @@ class LandmarkGraph:
         block: int,
         whitening_floor: float | None = None,
         constant_factor: float | None = None,
+        goal_at_rest: bool = False,
         batch_size: int = 1024,
     ) -> LandmarkGraph:
         """Encode every ``stride``-th observation of (up to ``max_landmarks``) dataset frames.
@@ -103,6 +109,9 @@ class LandmarkGraph:
         that many times dearer again for the graph's edges only (the floor alone leaves a door's height
         about as cheap to change as the ball's place, and paths then cross the wall through other
         episodes' doors); entering the graph and aiming at a waypoint measure as before.
+
+        With ``goal_at_rest`` and stacked frames, the goal's hop onto the graph compares it with each
+        landmark's newest frame held still (``still_nodes``), as the goal itself is encoded.
         """
         if stride < 1 or hop_steps < 1 or max_landmarks < 2 or block < 1:
             raise ValueError("stride, hop_steps, block must be >= 1 and max_landmarks >= 2")
@@ -147,24 +156,35 @@ class LandmarkGraph:
         targets = torch.cat([temporal[1], near_j[close]]).cpu().numpy()
         weights = torch.cat([temporal_weights, near_d[close]]).cpu().numpy()
         edges = symmetric_edges(sources, targets, weights, len(nodes))
-        return cls(metric.to(nodes.device), nodes, edges, radius, far_penalty, block)
+        still = None
+        if goal_at_rest and model.frame_stack > 1:  # landmarks of stacked frames move; a goal is held still
+            flat = np.concatenate([episodes.obs_starts[e] + i.numpy() for e, i in enumerate(index)])
+            still = (encode_still(model, episodes, flat[keep.numpy()], batch_size) @ metric.T).to(nodes.device)
+        return cls(metric.to(nodes.device), nodes, edges, radius, far_penalty, block, still)
 
     def local(self, distance: torch.Tensor) -> torch.Tensor:
         """The cost of a straight hop of this latent length: itself within the radius, dearer beyond."""
         return distance + self.far_penalty * (distance - self.radius).clamp(min=0)
 
-    def _distances_from(self, mapped: torch.Tensor) -> torch.Tensor:
-        """The latent distance ``(M,)`` of every landmark to one mapped latent ``(D,)``, a block of
-        landmarks at a time (each row alone: the same values whatever the block)."""
-        rows = max(1, self.block // self.nodes.shape[1])
-        return torch.cat([(self.nodes[start : start + rows] - mapped).norm(dim=-1)
-                          for start in range(0, len(self.nodes), rows)])
+    def _distances_from(self, mapped: torch.Tensor, nodes: torch.Tensor | None = None) -> torch.Tensor:
+        """The latent distance ``(M,)`` of every landmark (of ``nodes``, default :attr:`nodes`) to one
+        mapped latent ``(D,)``, a block of landmarks at a time (each row alone: the same values whatever
+        the block)."""
+        nodes = self.nodes if nodes is None else nodes
+        rows = max(1, self.block // nodes.shape[1])
+        return torch.cat([(nodes[start : start + rows] - mapped).norm(dim=-1) for start in range(0, len(nodes), rows)])
 
     def _goal_hops(self, goal: torch.Tensor) -> np.ndarray:
         """The cost ``(M,)`` of each landmark's direct local hop to latent ``goal (D,)``; kept for the
-        last goal, which :meth:`distances_to` and :meth:`next_hops` both need."""
+        last goal, which :meth:`distances_to` and :meth:`next_hops` both need.
+
+        The goal is compared with :attr:`still_nodes`: the landmarks themselves, or with ``goal_at_rest``
+        each one's newest frame held still, since a goal is a configuration at rest. With stacked frames
+        a landmark that passes the goal's place at speed can sit as far from the goal as a still one a
+        wall away, and the path would end across the wall (docs/EXPERIMENTS.md, pixel medium)."""
         if self._last_hops is None or not torch.equal(self._last_hops[0], goal):
-            self._last_hops = goal.clone(), self.local(self._distances_from(goal @ self.metric.T)).cpu().numpy()
+            distance = self._distances_from(goal @ self.metric.T, self.still_nodes)
+            self._last_hops = goal.clone(), self.local(distance).cpu().numpy()
         return self._last_hops[1]
 
     @torch.no_grad()

@@ -237,3 +237,41 @@ def test_episodes_side_by_side_plan_with_their_own_waypoints_on_one_graph() -> N
     alone.prepare(start, goal)
     assert torch.equal(first.terms["goal"]._waypoint, alone.terms["goal"]._waypoint)
     assert not torch.equal(first.terms["goal"]._waypoint, second.terms["goal"]._waypoint)
+
+
+class MovingFramesModel(IdentityModel):
+    """Two stacked frames of a 2-D position -> ``[newest, SPEED_SCALE * (newest - older)]``: a latent
+    that, like a pixel encoder's, tells a landmark passing at speed from one at rest."""
+
+    frame_stack = 2
+    speed_scale = 10.0
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        older, newest = obs[..., :2], obs[..., 2:]
+        return torch.cat([newest, self.speed_scale * (newest - older)], dim=-1)
+
+
+def test_a_goal_at_rest_joins_the_graph_at_the_landmark_of_its_place_not_at_one_of_its_speed() -> None:
+    episodes = u_shaped_episodes()
+    graph = LandmarkGraph.from_episodes(MovingFramesModel(), episodes, **LANDMARKS, goal_at_rest=True)
+    positions = torch.as_tensor(episodes.observations)
+    assert torch.allclose(graph.still_nodes, torch.cat([positions, torch.zeros_like(positions)], dim=1))
+    # the goal: a point halfway along the detour (no episode rests there), held still, as
+    # FrameHistory.still encodes a goal image
+    goal_place = positions[episodes.obs_starts[0] + 24]
+    goal = MovingFramesModel().encode(torch.cat([goal_place, goal_place])[None])[0]
+    hops = torch.as_tensor(graph._goal_hops(goal))
+    assert float(hops.min()) == pytest.approx(0.0, abs=1e-6)  # the landmark of that very place, held still
+    assert float((positions[int(hops.argmin())] - goal_place).norm()) < 1e-6
+    moving = graph._distances_from(goal @ graph.metric.T)  # the landmarks as they pass: each at its speed
+    assert float(moving.min()) > 0.2  # 10 x a step of about 0.05 (less the walk's noise): none at the place
+
+
+def test_with_one_frame_per_latent_or_goal_at_rest_off_the_goal_is_compared_with_the_landmarks_themselves(
+        graph: LandmarkGraph) -> None:
+    assert graph.still_nodes is graph.nodes
+    one_frame = LandmarkGraph.from_episodes(IdentityModel(), u_shaped_episodes(), **LANDMARKS, goal_at_rest=True)
+    assert one_frame.still_nodes is one_frame.nodes  # one frame per latent: a frame held still is itself
+    off = LandmarkGraph.from_episodes(MovingFramesModel(), u_shaped_episodes(), **LANDMARKS)
+    assert off.still_nodes is off.nodes

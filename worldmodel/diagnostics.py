@@ -51,13 +51,25 @@ def encode_episodes(
     """Latents and true states of every observation in the given episodes."""
     index = np.concatenate([episodes.obs_starts[i] + np.arange(episodes.episode_lengths[i] + 1) for i in episode_ids])
     first = np.concatenate([np.full(episodes.episode_lengths[i] + 1, episodes.obs_starts[i]) for i in episode_ids])
-    frames = history_index(index, first, model.frame_stack)
-    z = torch.cat([
+    z = _encode_frames(model, episodes, history_index(index, first, model.frame_stack), batch_size)
+    return z, torch.as_tensor(episodes.states[index], dtype=torch.float32)
+
+
+@torch.no_grad()
+def encode_still(model: WorldModel, episodes: EpisodeSet, index: np.ndarray, batch_size: int) -> torch.Tensor:
+    """Latents ``(N, D)`` of the observations at flat ``index``, each held still: its frame repeated for
+    the whole history, as a goal is encoded (:meth:`worldmodel.frames.FrameHistory.still`)."""
+    return _encode_frames(model, episodes, np.repeat(np.asarray(index)[:, None], model.frame_stack, axis=1), batch_size)
+
+
+def _encode_frames(model: WorldModel, episodes: EpisodeSet, frames: np.ndarray, batch_size: int) -> torch.Tensor:
+    """Latents ``(N, D)`` of the observation histories ``frames (N, frame_stack)`` (flat indices, oldest
+    first), ``batch_size`` at a time."""
+    return torch.cat([
         model.encode(stack_frames(torch.from_numpy(episodes.observations[frames[i : i + batch_size]]),
                                   episodes.observations.ndim - 1)).cpu()
-        for i in range(0, len(index), batch_size)
+        for i in range(0, len(frames), batch_size)
     ])
-    return z, torch.as_tensor(episodes.states[index], dtype=torch.float32)
 
 
 def linear_probe_r2_per_output(
