@@ -240,7 +240,7 @@ def test_episodes_side_by_side_plan_with_their_own_waypoints_on_one_graph() -> N
 
 
 class MovingFramesModel(IdentityModel):
-    """Two stacked frames of a 2-D position -> ``[newest, SPEED_SCALE * (newest - older)]``: a latent
+    """Two stacked frames of a 2-D position -> ``[newest, speed_scale * (newest - older)]``: a latent
     that, like a pixel encoder's, tells a landmark passing at speed from one at rest."""
 
     frame_stack = 2
