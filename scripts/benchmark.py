@@ -213,8 +213,8 @@ def row_measurements(row: Row, folders: dict[str, dict[int, Path]], window_cfg: 
         record["success"].update(shared)
     default = main if row["recipes"] == ["default"] else [  # none where the suite runs no default beside
         seed_record(folder, seed) for seed, folder in folders["default"].items()]
-    every = [folder for recipe_folders in folders.values() for folder in recipe_folders.values()]
-    seconds = sum(sum(stage_seconds(f).values()) for f in every)
+    every = main if default is main else main + default  # one record per pipeline folder of the row
+    minutes = sum(sum(record["stage_min"].values()) for record in every)
     first = next(iter(folders[row["recipes"][0]].values()))
     jepa = spread([r["success"]["jepa"] for r in main])
     default_jepa = spread([r["success"]["jepa"] for r in default]) if default else None
@@ -230,7 +230,7 @@ def row_measurements(row: Row, folders: dict[str, dict[int, Path]], window_cfg: 
                     "gcbc": spread([r["success"]["gcbc"] for r in main if "gcbc" in r["success"]] or [float("nan")]),
                     **{k: {"mean": v} for k, v in shared.items()},
                     "default_over_tuned": default_jepa["mean"] / jepa["mean"] if default_jepa and jepa["mean"] else None},
-        "row_minutes": seconds / 60,
+        "row_minutes": minutes,
         "collect": read_json(first / "collect" / "summary.json"),
         "train_samples_per_s": read_json(first / "train" / "summary.json")["samples_per_s"],
         "windows_per_s": measure_window_rate(load_episodes(first / "collect"), window_cfg.window,
