@@ -15,7 +15,9 @@ collection speeds are measured here; every other number is read back from the pi
 goes to ``measurements.json`` (the run folder, and ``docs/benchmarks/`` with ``write_docs``), from
 which BENCHMARKS.md and the README's Results block are written. ``reuse=true`` keeps finished stages,
 so a stopped benchmark continues where it was; a finished stage whose recipe has changed since is redone
-(the pipeline's ``changed=redo``).
+(the pipeline's ``changed=redo``). ``only=[wall-pixels,...]`` measures some of a suite's rows; the
+committed measurements keep the suite's other rows, so a suite longer than a sitting (or a machine that
+does not keep its run folder) is measured a few rows at a time.
 """
 
 from __future__ import annotations
@@ -108,6 +110,18 @@ def resolve_row(row: DictConfig) -> Row:
     return {"task": recipe.task.name, "obs": recipe.obs, "name": f"{recipe.task.name}-{recipe.obs}",
             "experiment": tuned or "default", "recipes": [tuned, "default"] if tuned else ["default"],
             "budget": budget, "report": row.get("report", {})}
+
+
+def select_rows(rows: list[Row], only: list[str] | None) -> list[Row]:
+    """The suite's rows named in ``only`` (``<task>-<obs>``), all of them when it is unset: a long suite
+    measured a few rows per sitting, each sitting's rows merged into the committed measurements."""
+    if only is None:
+        return rows
+    names = [row["name"] for row in rows]
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise UserInputError(f"only={list(only)}: {', '.join(unknown)} not in this suite's rows ({', '.join(names)})")
+    return [row for row in rows if row["name"] in only]
 
 
 def budget_overrides(budget: dict[str, Any]) -> list[str]:
@@ -347,9 +361,10 @@ def main(cfg: DictConfig) -> None:
         return
     check_screenshot_browser(suite.rows)
     rows = [resolve_row(row) for row in suite.rows]  # every recipe composes before any work
+    chosen = select_rows(rows, cfg.only)
     run_dir = prepare_run_dir(cfg.out, cfg)
     measured: dict[str, Any] = {
-        "suite": suite.name,
+        "suite": suite.name, "suite_rows": [[r["task"], r["obs"], r["experiment"]] for r in rows],
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "seeds": list(suite.seeds), "eval_seed": suite.eval.seed, "eval_episodes": suite.eval.episodes,
@@ -360,7 +375,7 @@ def main(cfg: DictConfig) -> None:
         measured["collection_speed"] = measure_collection_speed(cs.task, cs.obs, cs.episodes, cs.workers)
         print(f"collection speed: {measured['collection_speed']}", flush=True)
     measured["rows"] = []
-    for row in rows:
+    for row in chosen:
         folders = run_row(row, suite, run_dir / row["name"], cfg.device, cfg.reuse)
         measured["rows"].append(row_measurements(row, folders, suite.window_rate))
         if suite.get("branches") and measured["rows"][-1]["variant"] == "branching":

@@ -35,13 +35,16 @@ def row_key(row: Row) -> tuple[str, str, str]:
 def merge_rows(existing: dict[str, Any] | None, measured: dict[str, Any]) -> dict[str, Any]:
     """``measured`` with the rows of other suites kept from ``existing`` (the committed measurements).
 
-    A suite owns its rows: this run's rows replace the ones with the same task, obs and experiment, the
-    rows this suite wrote before and no longer has go, and every other suite's rows stay where they were.
-    The headline fields (date, machine, speeds) stay those of the suite that wrote the file first, unless
-    this run is that suite.
+    A suite owns its rows: this run's rows replace the ones with the same task, obs and experiment, and
+    every other suite's rows stay where they were. A row this suite wrote before and did not measure now
+    stays while the suite still lists it (``measured["suite_rows"]``: a run of some rows only, e.g. in
+    another sitting, keeps the rest) and goes once it does not (a run without that list lists only its
+    own rows). The headline fields (date, machine, speeds) stay those of the suite that wrote the file
+    first, unless this run is that suite.
     """
     suite = measured["suite"]
     new = {row_key(r): {**r, "suite": suite} for r in measured["rows"]}
+    listed = {tuple(key) for key in measured.get("suite_rows", [])} | set(new)
     if existing is None:
         return {**measured, "rows": list(new.values())}
     rows = []
@@ -49,7 +52,7 @@ def merge_rows(existing: dict[str, Any] | None, measured: dict[str, Any]) -> dic
         owner = row.get("suite", existing["suite"])
         if row_key(row) in new:
             rows.append(new.pop(row_key(row)))
-        elif owner != suite:
+        elif owner != suite or row_key(row) in listed:
             rows.append({**row, "suite": owner})
     headline = measured if existing["suite"] == suite else existing
     return {**headline, "rows": [*rows, *new.values()]}

@@ -262,6 +262,25 @@ def test_a_suite_replaces_its_own_rows_in_the_measurements_and_keeps_every_other
     assert rerun["date"] == "sunday" and rerun["env_speed"] == [2]
     assert [(r["task"], r["rate"]) for r in rerun["rows"]] == [("wall", 0.95), ("umaze", 0.5)]
     assert merge_rows(None, chance)["rows"][0]["suite"] == "chance"
+    # a run of some of the suite's rows (another sitting) keeps the rows it still lists and did not measure
+    both = merge_rows(rerun, {"suite": "full", "date": "monday", "rows": [row("reacher", "default", 0.7)],
+                              "suite_rows": [["wall", "state", "default"], ["reacher", "state", "default"]]})
+    assert [(r["task"], r["rate"], r["suite"]) for r in both["rows"]] == [
+        ("wall", 0.95, "full"), ("umaze", 0.5, "chance"), ("reacher", 0.7, "full")]
+    dropped = merge_rows(both, {"suite": "full", "date": "tuesday", "rows": [row("reacher", "default", 0.6)],
+                                "suite_rows": [["reacher", "state", "default"]]})  # wall left the suite
+    assert [(r["task"], r["rate"]) for r in dropped["rows"]] == [("umaze", 0.5), ("reacher", 0.6)]
+
+
+def test_a_benchmark_measures_only_the_rows_it_is_told_and_names_the_suites_rows_when_one_is_unknown() -> None:
+    from envs.errors import UserInputError
+    from scripts.benchmark import select_rows
+
+    rows = [{"name": "reacher-state"}, {"name": "wall-pixels"}, {"name": "wall-state"}]
+    assert select_rows(rows, None) == rows
+    assert select_rows(rows, ["wall-state", "reacher-state"]) == [rows[0], rows[2]]  # the suite's order
+    with pytest.raises(UserInputError, match=r"wall-pixel not in this suite's rows \(reacher-state, wall-pixels"):
+        select_rows(rows, ["wall-pixel"])
 
 
 def test_latent_variable_rows_are_shown_beside_the_deterministic_default_of_their_task() -> None:
