@@ -209,7 +209,9 @@ Machine: {measured['machine']}. The raw numbers are in
 Pipeline stages that had already finished in the run folder are reused (`reuse=true`), so a benchmark
 can run over several sittings; their figures (success, probes) are those of the invocation that ran
 them, training time counts every sitting of a resumed training, and the speeds below are measured anew
-every time.
+every time. A suite longer than a sitting is also measured a few rows at a time
+(`only=[<task>-<obs>,...]`): each run's rows replace theirs in measurements.json and the suite's other
+rows stay, each with the commit and date that measured it (the recipe table below).
 
 ## Planning success on held-out start/goal pairs
 
@@ -249,7 +251,7 @@ true action sequence has lower energy than random ones. Warnings: the probe's (`
 
 ## measurements.json
 
-`{{"suite", "date", "machine", "seeds", "eval_seed", "eval_episodes", "env_speed", "collection_speed",
+`{{"suite", "suite_rows", "date", "machine", "seeds", "eval_seed", "eval_episodes", "env_speed", "collection_speed",
 "rows": [{{"task", "obs", "experiment", "budget", "variant", "predictor", "suite", "commit", "date", "seeds": [{{"seed", "success": {{"jepa",
 "oracle", "gcbc", "random"}}, "success_95ci", "episodes", "plan_ms", "train_min", "stage_min", "probe_r2", "probe_r2_per_dim", "probe", "warnings",
 "experiment", "variant", "predictor", "per_task", "planner", "folder"}}], "default": {{"experiment", "seeds": [{{"seed", "success": {{"jepa"}},
@@ -257,7 +259,8 @@ true action sequence has lower energy than random ones. Warnings: the probe's (`
 "worst"}}, "oracle", "random": {{"mean"}}, "default_over_tuned"}}, "row_minutes", "collect",
 "windows_per_s", "train_samples_per_s"}}]}}`. Success rates are fractions; oracle and random are copied into
 every seed's entry from the first seed's evaluation. A row's `suite`, `commit` and `date` say which run
-measured it; `default` is null in a suite that runs no default beside its recipe (`default_seeds: []`).
+measured it; `suite_rows` lists the `[task, obs, experiment]` rows the headline suite has; `default` is
+null in a suite that runs no default beside its recipe (`default_seeds: []`).
 
 Targets missed and the experiments tried on them: [docs/EXPERIMENTS.md](docs/EXPERIMENTS.md).
 """
