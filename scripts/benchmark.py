@@ -17,7 +17,10 @@ which BENCHMARKS.md and the README's Results block are written. ``reuse=true`` k
 so a stopped benchmark continues where it was; a finished stage whose recipe has changed since is redone
 (the pipeline's ``changed=redo``). ``only=[wall-pixels,...]`` measures some of a suite's rows; the
 committed measurements keep the suite's other rows, so a suite longer than a sitting (or a machine that
-does not keep its run folder) is measured a few rows at a time.
+does not keep its run folder) is measured a few rows at a time. ``only_seeds=[2]`` runs some of a
+row's seeds and measures nothing, so that two processes share a long row's seeds in one folder (e.g.
+``only_seeds=[0,1]`` beside ``only_seeds=[2]``); a last pass without it, once both have ended, reuses
+every seed's stages and measures the row.
 """
 
 from __future__ import annotations
@@ -124,6 +127,16 @@ def select_rows(rows: list[Row], only: list[str] | None) -> list[Row]:
     return [row for row in rows if row["name"] in only]
 
 
+def check_seeds(seeds: list[int], only_seeds: list[int] | None) -> list[int]:
+    """The suite's seeds to run now: ``only_seeds`` (each one of the suite's), all of them when unset."""
+    if only_seeds is None:
+        return list(seeds)
+    unknown = [seed for seed in only_seeds if seed not in seeds]
+    if unknown:
+        raise UserInputError(f"only_seeds={list(only_seeds)}: {unknown} not in this suite's seeds {list(seeds)}")
+    return list(only_seeds)
+
+
 def budget_overrides(budget: dict[str, Any]) -> list[str]:
     """A row's budget as the pipeline's ``budget.<key>=<value>`` overrides."""
     return [f"budget.{k}={v}" for k, v in budget.items()]
@@ -155,12 +168,16 @@ def stage_seconds(folder: Path) -> dict[str, float]:
     return seconds
 
 
-def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool) -> dict[str, dict[int, Path]]:
-    """Every recipe x seed pipeline of a row; returns their folders by recipe and seed.
+def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool,
+            run_seeds: list[int]) -> dict[str, dict[int, Path]]:
+    """Every recipe x seed pipeline of a row (seeds outside ``run_seeds`` skipped); returns their
+    folders by recipe and seed.
 
     The row's own recipe (tuned, else default) collects, trains and evaluates JEPA and GCBC for every
     seed of ``suite.seeds``, with the Oracle and random in the first seed only; the default beside a
     tuned recipe (seeds ``suite.default_seeds``) reuses that seed's dataset and evaluates JEPA alone.
+    The first seed is the suite's whatever ``run_seeds`` holds, so a seed's stages are the same
+    whichever process ran them.
     """
     main_recipe = row["recipes"][0]
     folders: dict[str, dict[int, Path]] = {recipe: {} for recipe in row["recipes"]}
@@ -168,6 +185,8 @@ def run_row(row: Row, suite: DictConfig, row_dir: Path, device: str, reuse: bool
     one_phase = {k: v for k, v in budget.items() if k != "settle_steps"}  # the default trains in one phase
     for recipe in row["recipes"]:
         for i, seed in enumerate(suite.seeds if recipe == main_recipe else suite.default_seeds):
+            if seed not in run_seeds:
+                continue
             out = row_dir / f"{recipe}-seed{seed}"
             overrides = [f"experiment={recipe}", f"task={row['task']}", f"obs={row['obs']}",
                          *budget_overrides(budget if recipe == main_recipe else one_phase), f"seed={seed}",
@@ -362,26 +381,35 @@ def main(cfg: DictConfig) -> None:
     check_screenshot_browser(suite.rows)
     rows = [resolve_row(row) for row in suite.rows]  # every recipe composes before any work
     chosen = select_rows(rows, cfg.only)
-    run_dir = prepare_run_dir(cfg.out, cfg)
+    every_seed = sorted({*suite.seeds, *suite.get("default_seeds", [])})
+    run_seeds = check_seeds(every_seed, cfg.only_seeds)
+    partial = sorted(run_seeds) != every_seed  # some seeds only: their stages run, no row is measured
+    # a partial run writes nothing of its own, so it takes no lock on the folder: two such processes
+    # share it, and each seed's pipeline still holds its own folder's lock
+    run_dir = prepare_run_dir(cfg.out, None if partial else cfg)
     measured: dict[str, Any] = {
         "suite": suite.name, "suite_rows": [[r["task"], r["obs"], r["experiment"]] for r in rows],
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "seeds": list(suite.seeds), "eval_seed": suite.eval.seed, "eval_episodes": suite.eval.episodes,
     }
-    if suite.get("env_speed"):  # a suite that only adds rows (e.g. suite=chance) measures no speeds
+    if suite.get("env_speed") and not partial:  # a suite that only adds rows (suite=chance) measures none
         measured["env_speed"] = env_speeds(suite.env_speed)
         cs = suite.collection_speed
         measured["collection_speed"] = measure_collection_speed(cs.task, cs.obs, cs.episodes, cs.workers)
         print(f"collection speed: {measured['collection_speed']}", flush=True)
     measured["rows"] = []
     for row in chosen:
-        folders = run_row(row, suite, run_dir / row["name"], cfg.device, cfg.reuse)
+        folders = run_row(row, suite, run_dir / row["name"], cfg.device, cfg.reuse, run_seeds)
+        if partial:
+            print(f"{row['name']}: seeds {run_seeds} only, nothing measured (a pass without only_seeds= "
+                  "reuses them and measures the row)", flush=True)
+            continue
         measured["rows"].append(row_measurements(row, folders, suite.window_rate))
         if suite.get("branches") and measured["rows"][-1]["variant"] == "branching":
             add_branch_errors(measured["rows"][-1], suite.branches, suite.eval.seed)
         (run_dir / "measurements.json").write_text(json.dumps(measured, indent=2))
-    if cfg.write_docs:
+    if cfg.write_docs and not partial:
         MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)
         merged = merge_rows(read_json(MEASUREMENTS) if MEASUREMENTS.exists() else None, measured)
         MEASUREMENTS.write_text(json.dumps(merged, indent=2))

@@ -108,6 +108,18 @@ def success_table(rows: list[Row], detailed: bool) -> str:
     return markdown_table(header, lines)
 
 
+def pending_note(measured: dict[str, Any]) -> str:
+    """A line naming the headline suite's rows that measurements.json does not hold yet, with the
+    command that measures them (empty when every row is there)."""
+    have = {row_key(r) for r in measured["rows"]}
+    missing = [f"{task}-{obs}" for task, obs, experiment in measured.get("suite_rows", [])
+               if (task, obs, experiment) not in have]
+    if not missing:
+        return ""
+    return (f"Not measured yet: {', '.join(missing)} (`python scripts/benchmark.py suite={measured['suite']} "
+            f"'only=[{','.join(missing)}]'`, a few rows per sitting).\n\n")
+
+
 def per_task_table(rows: list[Row]) -> str:
     """Rows whose task has its own evaluation tasks (OGBench's five): each agent's success per task and
     their mean (OGBench's headline), every seed; empty (no section) when no row has them."""
@@ -211,7 +223,9 @@ can run over several sittings; their figures (success, probes) are those of the 
 them, training time counts every sitting of a resumed training, and the speeds below are measured anew
 every time. A suite longer than a sitting is also measured a few rows at a time
 (`only=[<task>-<obs>,...]`): each run's rows replace theirs in measurements.json and the suite's other
-rows stay, each with the commit and date that measured it (the recipe table below).
+rows stay, each with the commit and date that measured it (the recipe table below); a row longer
+than a sitting's two processes can also share its seeds (`only_seeds=[0,1]` beside `only_seeds=[2]`,
+then a pass without it measures the row).
 
 ## Planning success on held-out start/goal pairs
 
@@ -230,7 +244,7 @@ with GCBC's training and the graph's build), all seeds, whoever ran them.
 
 {success_table(rows, detailed=True)}
 
-{per_task}{predictor_section(rows)}The recipes (planner with its horizon H and candidates x iterations), the budgets of the rows,
+{pending_note(measured)}{per_task}{predictor_section(rows)}The recipes (planner with its horizon H and candidates x iterations), the budgets of the rows,
 and the suite run and commit that measured each (`python scripts/benchmark.py suite=<name>` updates
 its own rows in measurements.json and keeps every other suite's):
 
@@ -274,7 +288,7 @@ Targets missed and the experiments tried on them: [docs/EXPERIMENTS.md](docs/EXP
         tail = rest.split(RESULTS_END, 1)[1]
         section = (f"{RESULTS_BEGIN}\nFrom `{command}` on {measured['date']} ({measured['machine']}), "
                    f"mean ± std over training seeds {', '.join(map(str, seeds))}; details in [BENCHMARKS.md](BENCHMARKS.md).\n\n"
-                   f"{success_table(rows, detailed=False)}\n{RESULTS_END}")
+                   f"{success_table(rows, detailed=False)}\n\n{pending_note(measured)}{RESULTS_END}")
         readme.write_text(head + section + tail)
 
 

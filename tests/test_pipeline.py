@@ -272,6 +272,18 @@ def test_a_suite_replaces_its_own_rows_in_the_measurements_and_keeps_every_other
     assert [(r["task"], r["rate"]) for r in dropped["rows"]] == [("umaze", 0.5), ("reacher", 0.6)]
 
 
+def test_the_docs_name_the_suites_rows_not_measured_yet_with_the_command_that_measures_them() -> None:
+    from benchmark_docs import pending_note
+
+    measured = {"suite": "full", "rows": [{"task": "wall", "obs": "state", "experiment": "default"},
+                                          {"task": "wall", "obs": "state", "experiment": "latent-variable"}],
+                "suite_rows": [["wall", "state", "default"], ["reacher", "pixels", "default"], ["wall", "pixels", "default"]]}
+    assert pending_note(measured) == ("Not measured yet: reacher-pixels, wall-pixels (`python scripts/benchmark.py "
+                                      "suite=full 'only=[reacher-pixels,wall-pixels]'`, a few rows per sitting).\n\n")
+    measured["suite_rows"] = measured["suite_rows"][:1]
+    assert pending_note(measured) == ""
+
+
 def test_a_benchmark_measures_only_the_rows_it_is_told_and_names_the_suites_rows_when_one_is_unknown() -> None:
     from envs.errors import UserInputError
     from scripts.benchmark import select_rows
@@ -281,6 +293,33 @@ def test_a_benchmark_measures_only_the_rows_it_is_told_and_names_the_suites_rows
     assert select_rows(rows, ["wall-state", "reacher-state"]) == [rows[0], rows[2]]  # the suite's order
     with pytest.raises(UserInputError, match=r"wall-pixel not in this suite's rows \(reacher-state, wall-pixels"):
         select_rows(rows, ["wall-pixel"])
+
+
+def test_processes_sharing_a_rows_seeds_run_the_same_stages_as_one_run_of_them_all(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import scripts.benchmark as benchmark
+    from envs.errors import UserInputError
+
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(benchmark, "run_pipeline", lambda overrides, out, label: calls.append((out.name, overrides)))
+    row = {"name": "wall-pixels", "task": "wall", "obs": "pixels", "recipes": ["wall-pixels", "default"],
+           "budget": {"episodes": 10}, "report": {}}
+    suite = OmegaConf.create({"seeds": [0, 1, 2], "default_seeds": [0, 1, 2], "eval": {"episodes": 4, "seed": 1000}})
+
+    def run(seeds: list[int]) -> list[tuple[str, list[str]]]:
+        calls.clear()
+        benchmark.run_row(row, suite, tmp_path, "cpu", True, benchmark.check_seeds([0, 1, 2], seeds))
+        return list(calls)
+
+    together = run([0, 1, 2])
+    shared = run([2]) + run([0, 1])
+    assert sorted(together) == sorted(shared) and len(together) == 6
+    agents = {name: next(o for o in overrides if o.startswith("evaluate.agents=")) for name, overrides in together}
+    assert agents["wall-pixels-seed0"] == "evaluate.agents=[jepa,oracle,gcbc,random]"  # the suite's first seed
+    assert agents["wall-pixels-seed2"] == "evaluate.agents=[jepa,gcbc]" and agents["default-seed2"] == "evaluate.agents=[jepa]"
+    assert [name for name, _ in run([2])] == ["wall-pixels-seed2", "default-seed2"]
+    with pytest.raises(UserInputError, match=r"only_seeds=\[3\]: \[3\] not in this suite's seeds \[0, 1, 2\]"):
+        benchmark.check_seeds([0, 1, 2], [3])
 
 
 def test_latent_variable_rows_are_shown_beside_the_deterministic_default_of_their_task() -> None:
