@@ -282,12 +282,15 @@ def add_branch_errors(row: Row, cfg: DictConfig, seed: int) -> None:
 
 
 def commit() -> str:
-    """The checkout's commit, ``+dirty`` when tracked files differ from it ("unknown" outside git)."""
+    """The checkout's commit, ``+dirty`` when tracked files differ from it ("unknown" outside git).
+    What the benchmark itself writes (docs/, e.g. a row's report screenshot, BENCHMARKS.md and the
+    README) does not count: it changes no result."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
     head = git("rev-parse", "--short", "HEAD")
-    return (head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) if head else "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs", ":!BENCHMARKS.md", ":!README.md")
+    return (head + ("+dirty" if changed else "")) if head else "unknown"
 
 
 def planner_label(spec: dict[str, Any]) -> str:
@@ -394,6 +397,7 @@ def main(cfg: DictConfig) -> None:
         "seeds": list(suite.seeds), "eval_seed": suite.eval.seed, "eval_episodes": suite.eval.episodes,
     }
     if suite.get("env_speed") and not partial:  # a suite that only adds rows (suite=chance) measures none
+        measured["speed_load_average"] = os.getloadavg()[0]  # 1-minute: another job on the cores slows every speed
         measured["env_speed"] = env_speeds(suite.env_speed)
         cs = suite.collection_speed
         measured["collection_speed"] = measure_collection_speed(cs.task, cs.obs, cs.episodes, cs.workers)

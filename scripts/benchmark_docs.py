@@ -184,9 +184,13 @@ def speed_section(measured: dict[str, Any]) -> str:
     n = c["workers"]
     env_table = markdown_table(["task", "state env steps/s", "pixel frames/s (64x64)"], [
         [r["task"], f"{r['state_steps_per_s']:,.0f}", f"{r['pixel_frames_per_s']:,.0f}"] for r in measured["env_speed"]])
+    load = measured.get("speed_load_average")
+    busy = "" if load is None else (
+        f"Load average (1 min) as these were measured: {load:.1f} on {os.cpu_count()} cores, about 1 of it the "
+        "benchmark's own; the rest is other jobs, which make every speed here lower than an idle machine's.\n\n")
     return f"""## Simulation and collection speed
 
-{env_table}
+{busy}{env_table}
 
 Collection of {c['task']} / {c['obs']} ({c['episodes']} episodes, same episodes both times): 1 worker
 {c['frames_per_s_1_worker']} frames/s, {n} workers {c[f'frames_per_s_{n}_workers']} frames/s: **{c['speedup']}x**.

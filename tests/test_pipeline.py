@@ -272,6 +272,41 @@ def test_a_suite_replaces_its_own_rows_in_the_measurements_and_keeps_every_other
     assert [(r["task"], r["rate"]) for r in dropped["rows"]] == [("umaze", 0.5), ("reacher", 0.6)]
 
 
+def test_a_rows_commit_is_dirty_for_changed_code_and_not_for_what_the_benchmark_writes(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import scripts.benchmark as benchmark
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "docs").mkdir()
+    for name in ("docs/report.png", "README.md", "BENCHMARKS.md", "train.py"):
+        (tmp_path / name).write_text("a")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "x")
+    monkeypatch.setattr(benchmark, "ROOT", tmp_path)
+    clean = benchmark.commit()
+    assert len(clean) >= 7 and "+" not in clean
+    for name in ("docs/report.png", "README.md", "BENCHMARKS.md"):  # a row's screenshot, the generated docs
+        (tmp_path / name).write_text("b")
+    assert benchmark.commit() == clean
+    (tmp_path / "train.py").write_text("b")
+    assert benchmark.commit() == clean + "+dirty"
+
+
+def test_the_speed_section_states_the_load_its_speeds_were_measured_under() -> None:
+    from benchmark_docs import speed_section
+
+    measured = {"env_speed": [{"task": "wall", "state_steps_per_s": 1234.5, "pixel_frames_per_s": 99.0}],
+                "collection_speed": {"task": "reacher", "obs": "pixels", "episodes": 2, "workers": 2,
+                                     "frames_per_s_1_worker": 10.0, "frames_per_s_2_workers": 19.0, "speedup": 1.9}}
+    assert "Load average" not in speed_section(measured)  # a run that did not record it
+    text = speed_section({**measured, "speed_load_average": 2.34})
+    assert "Load average (1 min) as these were measured: 2.3 on" in text and "| wall | 1,234 | 99 |" in text
+
+
 def test_the_docs_name_the_suites_rows_not_measured_yet_with_the_command_that_measures_them() -> None:
     from benchmark_docs import pending_note
 
