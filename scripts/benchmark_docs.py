@@ -227,8 +227,8 @@ can run over several sittings; their figures (success, probes) are those of the 
 them, training time counts every sitting of a resumed training, and the speeds below are measured anew
 every time. A suite longer than a sitting is also measured a few rows at a time
 (`only=[<task>-<obs>,...]`): each run's rows replace theirs in measurements.json and the suite's other
-rows stay, each with the commit and date that measured it (the recipe table below); a row longer
-than a sitting's two processes can also share its seeds (`only_seeds=[0,1]` beside `only_seeds=[2]`,
+rows stay, each with the commit and date that measured it (the recipe table below); two processes
+can also share the seeds of a row longer than a sitting (`only_seeds=[0,1]` beside `only_seeds=[2]`,
 then a pass without it measures the row).
 
 ## Planning success on held-out start/goal pairs
