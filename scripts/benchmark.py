@@ -84,13 +84,14 @@ def env_speeds(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def check_screenshot_browser(rows: list[DictConfig]) -> None:
-    """A row that asks for a report screenshot needs the browser only at its last stage: look for it
-    before the hours of work ahead of that, not after them."""
+def check_screenshot_browser(rows: list[Row]) -> None:
+    """A row about to run that asks for a report screenshot needs the browser only at its last stage:
+    look for it before the hours of work ahead of that, not after them (rows not run need none)."""
     default = OmegaConf.load(ROOT / "configs" / "report.yaml").browser.executable
     for row in rows:
-        if OmegaConf.select(row, "report.screenshot"):
-            find_browser(OmegaConf.select(row, "report.browser.executable", default=default))
+        report = row.get("report", {})
+        if report.get("screenshot"):
+            find_browser(report.get("browser", {}).get("executable", default))
 
 
 def resolve_row(row: DictConfig) -> Row:
@@ -381,9 +382,9 @@ def main(cfg: DictConfig) -> None:
             print(f"wrote {SCALE}" + (" and BENCHMARKS.md" if MEASUREMENTS.exists() else ""))
         print(f"measurements: {run_dir / 'scale.json'}")
         return
-    check_screenshot_browser(suite.rows)
     rows = [resolve_row(row) for row in suite.rows]  # every recipe composes before any work
     chosen = select_rows(rows, cfg.only)
+    check_screenshot_browser(chosen)
     every_seed = sorted({*suite.seeds, *suite.get("default_seeds", [])})
     run_seeds = check_seeds(every_seed, cfg.only_seeds)
     partial = sorted(run_seeds) != every_seed  # some seeds only: their stages run, no row is measured
