@@ -197,6 +197,17 @@ Collection of {c['task']} / {c['obs']} ({c['episodes']} episodes, same episodes 
 """
 
 
+def suite_time_note(measured: dict[str, Any]) -> str:
+    """A line with the process time every measured row's stages took in all (the sum of row min), so
+    that the suite's cost is read in one place; a row measured by another suite counts too."""
+    rows = measured["rows"]
+    if not rows:
+        return ""
+    total = sum(r["row_minutes"] for r in rows)
+    return (f"All {len(rows)} rows above took {total / 60:.1f} hours of process time (the sum of row min: each "
+            "stage's own minutes, whichever process and sitting ran it; two processes share the two cores).\n\n")
+
+
 def write_docs(measured: dict[str, Any], command: str) -> None:
     rows = measured["rows"]
     seeds = measured["seeds"]
@@ -248,7 +259,7 @@ with GCBC's training and the graph's build), all seeds, whoever ran them.
 
 {success_table(rows, detailed=True)}
 
-{pending_note(measured)}{per_task}{predictor_section(rows)}The recipes (planner with its horizon H and candidates x iterations), the budgets of the rows,
+{suite_time_note(measured)}{pending_note(measured)}{per_task}{predictor_section(rows)}The recipes (planner with its horizon H and candidates x iterations), the budgets of the rows,
 and the suite run and commit that measured each (`python scripts/benchmark.py suite=<name>` updates
 its own rows in measurements.json and keeps every other suite's):
 

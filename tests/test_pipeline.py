@@ -320,6 +320,14 @@ def test_the_docs_name_the_suites_rows_not_measured_yet_with_the_command_that_me
     assert pending_note(measured) == ""
 
 
+def test_the_suites_process_time_is_the_sum_of_its_rows_minutes() -> None:
+    from benchmark_docs import suite_time_note
+
+    rows = [{"row_minutes": 30.0}, {"row_minutes": 60.0}, {"row_minutes": 6.0}]
+    assert suite_time_note({"rows": rows}).startswith("All 3 rows above took 1.6 hours of process time")
+    assert suite_time_note({"rows": []}) == ""
+
+
 def test_a_benchmark_measures_only_the_rows_it_is_told_and_names_the_suites_rows_when_one_is_unknown() -> None:
     from envs.errors import UserInputError
     from scripts.benchmark import select_rows
