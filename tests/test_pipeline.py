@@ -273,6 +273,21 @@ def test_a_suite_replaces_its_own_rows_in_the_measurements_and_keeps_every_other
     assert [(r["task"], r["rate"]) for r in dropped["rows"]] == [("umaze", 0.5), ("reacher", 0.6)]
 
 
+def test_every_row_keeps_the_machine_that_measured_it_when_another_machine_measures_other_rows() -> None:
+    from benchmark_docs import cpu_name, merge_rows
+
+    xeon, epyc = "2 CPU cores (Intel Xeon), no GPU", "2 CPU cores (AMD EPYC), no GPU"
+    old = {"suite": "full", "machine": xeon, "rows": [{"task": "wall", "obs": "state", "experiment": "default"}]}
+    new = {"suite": "full", "machine": epyc, "rows": [{"task": "reacher", "obs": "pixels", "experiment": "default"}],
+           "suite_rows": [["wall", "state", "default"], ["reacher", "pixels", "default"]]}
+    merged = merge_rows(old, new)
+    assert merged["machine"] == epyc  # the headline (speeds) is the latest run's
+    assert [(r["task"], cpu_name(r["machine"])) for r in merged["rows"]] == [("wall", "Intel Xeon"), ("reacher", "AMD EPYC")]
+    assert merge_rows(merged, {**new, "machine": "other", "rows": []})["rows"][1]["machine"] == epyc  # kept as recorded
+    assert cpu_name("2 CPU cores (Intel(R) Xeon(R) Processor), no GPU") == "Intel(R) Xeon(R) Processor"
+    assert cpu_name("a machine line without parentheses") == "a machine line without parentheses"
+
+
 def test_a_rows_commit_is_dirty_for_changed_code_and_not_for_what_the_benchmark_writes(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import scripts.benchmark as benchmark
