@@ -335,6 +335,14 @@ def test_the_docs_name_the_suites_rows_not_measured_yet_with_the_command_that_me
     assert pending_note(measured) == ""
 
 
+def test_the_speed_section_says_whether_other_jobs_shared_the_cores() -> None:
+    from benchmark_docs import load_note
+
+    assert load_note(0.3, 0.9).endswith("no other job shared the cores.")
+    assert "other jobs shared the cores, and every speed below is lower" in load_note(0.4, 3.7)
+    assert "not recorded" in load_note(None, 0.5)
+
+
 def test_the_suites_process_time_is_the_sum_of_its_rows_minutes() -> None:
     from benchmark_docs import suite_time_note
 
