@@ -53,7 +53,8 @@ def merge_rows(existing: dict[str, Any] | None, measured: dict[str, Any]) -> dic
         owner = row.get("suite", existing["suite"])
         if row_key(row) in new:
             rows.append(new.pop(row_key(row)))
-        elif owner != suite or row_key(row) in listed:  # a row from before rows named their machine: the file's
+        elif owner != suite or row_key(row) in listed:
+            # a row written before rows named their machine was measured on the file's headline machine
             rows.append({**row, "suite": owner, "machine": row.get("machine", existing.get("machine"))})
     headline = measured if existing["suite"] == suite else existing
     return {**headline, "rows": [*rows, *new.values()]}
