@@ -8,7 +8,6 @@ the pages from the committed files alone (:func:`rewrite_docs`).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -188,7 +187,7 @@ def speed_section(measured: dict[str, Any]) -> str:
         [r["task"], f"{r['state_steps_per_s']:,.0f}", f"{r['pixel_frames_per_s']:,.0f}"] for r in measured["env_speed"]])
     load = measured.get("speed_load_average")
     busy = "" if load is None else (
-        f"Load average (1 min) as these were measured: {load:.1f} on {os.cpu_count()} cores, about 1 of it the "
+        f"Load average (1 min) as these were measured: {load:.1f} on {core_count(measured['machine'])} cores, about 1 of it the "
         "benchmark's own; the rest is other jobs, which make every speed here lower than an idle machine's.\n\n")
     return f"""## Simulation and collection speed
 
@@ -203,6 +202,13 @@ def cpu_name(machine: str) -> str:
     """The CPU of a :func:`scripts.benchmark.machine` line (``N CPU cores (<cpu>), ...``), else the line."""
     start, end = machine.find("("), machine.find("), ")
     return machine[start + 1 : end] if 0 <= start < end else machine
+
+
+def core_count(machine: str) -> str:
+    """The core count of a :func:`scripts.benchmark.machine` line (``N CPU cores ...``): the run's own,
+    not the one of the machine that writes the docs; "?" for a line of another shape."""
+    first = machine.split(" ", 1)[0]
+    return first if first.isdigit() else "?"
 
 
 def suite_time_note(measured: dict[str, Any]) -> str:

@@ -316,11 +316,12 @@ def test_the_speed_section_states_the_load_its_speeds_were_measured_under() -> N
     from benchmark_docs import speed_section
 
     measured = {"env_speed": [{"task": "wall", "state_steps_per_s": 1234.5, "pixel_frames_per_s": 99.0}],
+                "machine": "48 CPU cores (AMD EPYC), no GPU",  # the run's cores, whatever writes the docs
                 "collection_speed": {"task": "reacher", "obs": "pixels", "episodes": 2, "workers": 2,
                                      "frames_per_s_1_worker": 10.0, "frames_per_s_2_workers": 19.0, "speedup": 1.9}}
     assert "Load average" not in speed_section(measured)  # a run that did not record it
     text = speed_section({**measured, "speed_load_average": 2.34})
-    assert "Load average (1 min) as these were measured: 2.3 on" in text and "| wall | 1,234 | 99 |" in text
+    assert "Load average (1 min) as these were measured: 2.3 on 48 cores" in text and "| wall | 1,234 | 99 |" in text
 
 
 def test_the_docs_name_the_suites_rows_not_measured_yet_with_the_command_that_measures_them() -> None:
