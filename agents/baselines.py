@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.cost import Uncertainty
 from agents.energy import final_and_running
 from agents.mpc import RecedingHorizon
 from agents.planners.base import Planner
 from envs.errors import UserInputError
 from envs.navigation import CostFn, straight_cost_to_go
+from envs.protocols import ChanceSimulator
 
 
 class RandomAgent:
@@ -62,13 +64,18 @@ class OracleMPC(RecedingHorizon):
 
     ``envs`` are the acting envs, slot ``i`` acting in ``envs[i]`` (one env: slot 0); the plans due
     at one step are made by one planner call, each slot's candidates simulated from its own env.
+
+    On a simulator with chance of its own (:class:`~envs.protocols.ChanceSimulator`: the stochastic
+    wall variants), each candidate is simulated under ``uncertainty.samples`` draws, the same for every
+    candidate, and its costs reduced by ``uncertainty`` as the JEPA agent's are over its model's
+    futures: one draw per candidate would let CEM keep the candidates that were lucky.
     """
 
     COSTS = ("path", "straight")
 
     def __init__(
         self, envs: Any | Sequence[Any], sim_env: Any, planner: Planner, replan_every: int, cost: str = "path",
-        final_weight: float = 1.0, running_weight: float = 0.5,
+        final_weight: float = 1.0, running_weight: float = 0.5, uncertainty: Uncertainty | None = None,
     ) -> None:
         if cost not in self.COSTS:
             raise UserInputError(f"oracle.cost={cost!r}; choose one of: {', '.join(self.COSTS)}")
@@ -76,6 +83,8 @@ class OracleMPC(RecedingHorizon):
         self.envs = list(envs) if isinstance(envs, (list, tuple)) else [envs]
         self.sim = sim_env.unwrapped
         self.cost, self.final_weight, self.running_weight = cost, final_weight, running_weight
+        self.uncertainty = uncertainty or Uncertainty()
+        self.futures = self.uncertainty.samples if isinstance(self.sim, ChanceSimulator) else 1
         self._cost_to_go: dict[int, CostFn] = {}  # per slot: this episode's, built at its first plan
 
     def reset(self, seed: int | None = None, slot: int = 0) -> None:
@@ -97,9 +106,15 @@ class OracleMPC(RecedingHorizon):
         def true_cost(actions: torch.Tensor) -> torch.Tensor:  # (E, N, H, A) -> (E, N)
             per_problem = []
             for start, cost_to_go, candidates in zip(starts, costs_to_go, actions, strict=True):
-                achieved = self.sim.simulate_batch(start, candidates.detach().cpu().numpy(), scored=True)  # (N, H, g + extra)
+                sequences = candidates.detach().cpu().numpy()
+                if self.futures == 1:
+                    achieved = self.sim.simulate_batch(start, sequences, scored=True)  # (N, H, g + extra)
+                else:
+                    achieved = self.sim.simulate_futures(start, sequences, self.futures, scored=True)  # (N, K, H, .)
+                    achieved = achieved.reshape(-1, *achieved.shape[2:])  # (N * K, H, .): candidate-major
                 per_step = torch.as_tensor(cost_to_go(achieved), dtype=torch.float32, device=actions.device)
-                per_problem.append(final_and_running(per_step, self.final_weight, self.running_weight))
+                cost = final_and_running(per_step, self.final_weight, self.running_weight)
+                per_problem.append(cost if self.futures == 1 else self.uncertainty.reduce(cost.reshape(-1, self.futures)))
             return torch.stack(per_problem)
 
         return self.planner.minimize_batch(true_cost, warms, slots)

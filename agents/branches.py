@@ -1,7 +1,7 @@
 """Where a world model's prediction lands when the world branches (issue 24's prediction measurement).
 
 On ``wall-branching`` the same start and the same actions have two futures: the risky door open (the
-ball passes) or shut (it stops at the shutter). :func:`branch_errors` makes both of them for real,
+ball passes) or shut (it stops at the shutter); on ``wall-trap``, the ball passes or is caught in the doorway. :func:`branch_errors` makes both of them for real,
 with the door forced (``shut_probability`` 0 and 1, the same episode otherwise): the ball starts at
 rest ``approach`` metres in front of the risky door, at its height, and is pushed straight at it for
 ``horizon`` steps, so that the door is drawn on the way. Both futures are encoded, and the model's
@@ -27,6 +27,8 @@ import envs
 from agents.pairs import held_out_pairs
 from worldmodel.frames import FrameHistory
 from worldmodel.world_model import WorldModel
+
+BRANCHING_VARIANTS = ("branching", "trap")  # the wall variants whose risky door is drawn on the way to it
 
 
 def branch_futures(branches: dict[str, Any], spec: dict[str, Any], approach: float, horizon: int

@@ -36,6 +36,17 @@ class Simulator(Protocol):
 
 
 @runtime_checkable
+class ChanceSimulator(Protocol):
+    """A simulator with chance of its own (the stochastic wall variants): the same start and actions
+    have several futures, so the oracle scores each candidate on several simulated ones."""
+
+    def simulate_futures(self, start_state: np.ndarray, actions: np.ndarray, futures: int,
+                         scored: bool = False) -> np.ndarray:
+        """``simulate_batch`` rows of each of ``actions (N, H, A)`` under ``futures`` draws of chance,
+        ``(N, futures, H, g)``; draw ``k`` is the same for every candidate (common random numbers)."""
+
+
+@runtime_checkable
 class EvaluationTasks(Protocol):
     """A task that ships its own evaluation tasks (OGBench: five per env), reported one by one."""
 

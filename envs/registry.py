@@ -66,6 +66,9 @@ BUILT_IN: dict[str, TaskEntry] = {
     "wall-branching": TaskEntry(
         "JepaPlanner/WallBranching-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "branching"},
     ),
+    "wall-trap": TaskEntry(
+        "JepaPlanner/WallTrap-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "trap"},
+    ),
     "wall-noisy": TaskEntry(
         "JepaPlanner/WallNoisy-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "noisy"},
     ),

@@ -135,6 +135,10 @@ class WallTask(GoalTask):
         A cell is free when the ball's centre may sit at its centre: inside the arena, clear of the
         divider, or within an open door. The odd cell count puts the middle column on the divider.
         """
+        return self.grid_through(self.open_doors())
+
+    def grid_through(self, doors: list[float]) -> NavigationGrid:
+        """:meth:`navigation_grid` with the divider open at the door heights ``doors`` only."""
         door_band = self.door_width / 2 - self.radius  # how far the centre may stray from the door's middle
         cells = 2 * int(np.ceil(self.half_arena / door_band)) + 1
         size = 2 * self.half_arena / cells
@@ -142,7 +146,7 @@ class WallTask(GoalTask):
         x, y = np.meshgrid(centers, centers[::-1])
         inside = (np.abs(x) <= self.half_arena - self.radius) & (np.abs(y) <= self.half_arena - self.radius)
         clear = np.abs(x) >= self.half_divider + self.radius
-        for door in self.open_doors():
+        for door in doors:
             clear |= np.abs(y - door) <= door_band
         return NavigationGrid(free=inside & clear, cell_size=size, x_min=-self.half_arena, y_max=self.half_arena)
 

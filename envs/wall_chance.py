@@ -27,7 +27,7 @@ the env bit for bit, as the deterministic tasks' does.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import mujoco
@@ -39,7 +39,7 @@ from envs.errors import UserInputError
 from envs.navigation import CostFn, task_cost_to_go
 from envs.wall import ASSET, WallTask
 
-VARIANTS = ("branching", "noisy")
+VARIANTS = ("branching", "noisy", "trap")
 REVEAL_DISTANCE = 0.5  # m from the risky door's centre: the ball (at most 0.1 m per step) is still clear of it
 UNDRAWN, OPEN, SHUT = 0.5, 0.0, 1.0  # the risky door's status, as the state observation's last entry shows it
 PARKED = (0.0, 3.0, 0.1)  # where the shutter waits while the risky door is open: outside the arena and the view
@@ -48,8 +48,8 @@ _SIMULATED = 1  # first word of the simulator's generator keys, apart from the a
 
 
 def make_wall(variant: str | None = None, **kwargs: Any) -> WallTask:
-    """The wall task's entry point: ``variant`` None (the deterministic task), "branching" or "noisy"."""
-    tasks = {None: WallTask, "branching": BranchingWallTask, "noisy": NoisyWallTask}
+    """The wall task's entry point: ``variant`` None (the deterministic task), "branching", "noisy" or "trap"."""
+    tasks = {None: WallTask, "branching": BranchingWallTask, "noisy": NoisyWallTask, "trap": TrapWallTask}
     if variant not in tasks:
         raise UserInputError(f"unknown wall variant {variant!r}; choose one of: None, {', '.join(VARIANTS)}")
     return tasks[variant](**kwargs)
@@ -67,6 +67,7 @@ class _ChanceWall(WallTask):
     def __init__(self, **kwargs: Any) -> None:
         self._noise_seed = 0
         self._sim_rng = np.random.default_rng(0)  # simulate_batch's, set per call
+        self._futures = 1  # simulate_futures: rows per candidate that share nothing but their draws
         super().__init__(**kwargs)
 
     def _draw_task(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -91,6 +92,29 @@ class _ChanceWall(WallTask):
         self._sim_rng = np.random.default_rng([_SIMULATED, int.from_bytes(digest, "little"), int(seed)])
         self._begin_batch(start_state, len(actions))
         return super().simulate_batch(start_state, actions, scored)
+
+    def simulate_futures(self, start_state: np.ndarray, actions: np.ndarray, futures: int,
+                         scored: bool = False) -> np.ndarray:
+        """Each of ``actions (N, H, A)`` under ``futures`` draws, ``(N, futures, H, g)``: future ``k`` of
+        every candidate meets the same door and kicks (common random numbers, so that the oracle
+        compares candidates on the same futures, as :class:`~agents.cost.LatentCost` does the model's)."""
+        if isinstance(futures, bool) or not isinstance(futures, int) or futures < 1:
+            raise UserInputError(f"futures must be a positive integer, got {futures!r}")
+        actions = np.asarray(actions)
+        self._futures = futures
+        try:
+            rows = self.simulate_batch(start_state, np.repeat(actions, futures, axis=0), scored)
+        finally:
+            self._futures = 1
+        return rows.reshape(len(actions), futures, *rows.shape[1:])
+
+    def _per_row(self, draw: Callable[[int], np.ndarray], size: int) -> np.ndarray:
+        """``draw(n)`` (n rows of random numbers) for this call's ``size`` simulated sequences: one row
+        each, or within :meth:`simulate_futures` the same ``futures`` rows for every candidate's group."""
+        if self._futures == 1:
+            return draw(size)
+        shared = draw(self._futures)
+        return np.tile(shared, (size // self._futures,) + (1,) * (shared.ndim - 1))
 
     def _begin_batch(self, start_state: np.ndarray, size: int) -> None:
         """Draw what each of ``size`` simulated sequences from ``start_state`` needs up front."""
@@ -125,6 +149,10 @@ class BranchingWallTask(_ChanceWall):
         self.door_separation = (self.door_width + 2 * MIDDLE_HALF_LENGTH, self.door_width + 4 * MIDDLE_HALF_LENGTH)
 
     def _load_model(self) -> mujoco.MjModel:
+        return self._build_spec().compile()
+
+    def _build_spec(self) -> mujoco.MjSpec:
+        """The wall's arena with the second door's segments, the shutter and the risky door's strip."""
         spec = mujoco.MjSpec.from_file(str(ASSET))
         box = mujoco.mjtGeom.mjGEOM_BOX
         for name in ("divider_middle_upper", "divider_middle_lower"):
@@ -135,7 +163,7 @@ class BranchingWallTask(_ChanceWall):
         marker = spec.worldbody.add_body(name="marker", mocap=True, pos=[0.0, 0.0, 0.001])
         marker.add_geom(name="marker", type=box, size=[0.15, 0.2, 0.001], contype=0, conaffinity=0,
                         rgba=[0.95, 0.7, 0.1, 1.0])  # an amber strip across the risky door, never touched
-        return spec.compile()
+        return spec
 
     # ----- episodes ----------------------------------------------------------------------------
     def _draw_layout(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -173,26 +201,45 @@ class BranchingWallTask(_ChanceWall):
     # ----- the draw ----------------------------------------------------------------------------
     def _advance(self, action: np.ndarray) -> None:
         super()._advance(action)
-        if self._status == UNDRAWN and self._near_risky_door(self.data.qpos[None, :2])[0]:
+        if self._status == UNDRAWN and self._near_risky_door(self.data.qpos[None, :2], self.risky_door())[0]:
             shut = np.random.default_rng(self._noise_seed).random() < self.shut_probability
             self._status = SHUT if shut else OPEN
             if shut:
-                self.data.mocap_pos[self._shutter] = (0.0, self.risky_door(), PARKED[2])
+                self._shut()
             self._refresh_goal()  # the goal is the ball at its goal in the world as it now is
+
+    def _shut(self) -> None:
+        """What a shut draw does to the acting env: the shutter fills the risky door."""
+        self.data.mocap_pos[self._shutter] = (0.0, self.risky_door(), PARKED[2])
 
     def _begin_batch(self, start_state: np.ndarray, size: int) -> None:
         self._rows = np.full(size, start_state[-1])
-        self._row_draws = self._sim_rng.random(size)
+        self._row_draws = self._per_row(self._sim_rng.random, size)
 
     def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
         super()._advance_batch(batch, action)
-        drawn = (self._rows == UNDRAWN) & self._near_risky_door(batch.qpos[:, :2])
+        # each simulation's own risky door (its mocap row): this env's own layout may be another episode's
+        drawn = (self._rows == UNDRAWN) & self._near_risky_door(batch.qpos[:, :2], self._risky_rows(batch))
         shut = drawn & (self._row_draws < self.shut_probability)
         self._rows[drawn] = np.where(shut[drawn], SHUT, OPEN)
-        batch.mocap_pos[shut, self._shutter] = (0.0, self.risky_door(), PARKED[2])
+        self._shut_batch(batch, shut)
 
-    def _near_risky_door(self, xy: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(xy - np.array([0.0, self.risky_door()]), axis=-1) <= REVEAL_DISTANCE
+    def _shut_batch(self, batch: mujoco.batch.Batch, rows: np.ndarray) -> None:
+        """:meth:`_shut` for the simulated sequences of boolean mask ``rows``."""
+        batch.mocap_pos[rows, self._shutter] = self._at_risky_door(batch, rows, PARKED[2])
+
+    def _risky_rows(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        """``(N,)`` the risky door's height in each simulation (its strip's mocap row)."""
+        return batch.mocap_pos[:, self._marker, 1].copy()
+
+    def _at_risky_door(self, batch: mujoco.batch.Batch, rows: np.ndarray, z: float) -> np.ndarray:
+        """``(rows.sum(), 3)`` the point ``(0, risky door, z)`` of each simulation in boolean mask ``rows``."""
+        risky = self._risky_rows(batch)[rows]
+        return np.stack([np.zeros_like(risky), risky, np.full_like(risky, z)], axis=1)
+
+    def _near_risky_door(self, xy: np.ndarray, risky: float | np.ndarray) -> np.ndarray:
+        """Whether each ball centre ``(N, 2)`` is within the reveal distance of its risky door's centre."""
+        return np.hypot(xy[:, 0], xy[:, 1] - risky) <= REVEAL_DISTANCE
 
     # ----- doors, observations and the oracle's cost-to-go --------------------------------------
     def risky_door(self) -> float:
@@ -239,6 +286,96 @@ class BranchingWallTask(_ChanceWall):
         self._goal, self._noise_seed, self._status = params[:2].copy(), int(params[2]), float(params[3])
 
 
+class TrapWallTask(BranchingWallTask):
+    """The branching wall whose risky door is a trapdoor (variant ``trap``, task ``wall-trap``): a wrong
+    guess costs the episode.
+
+    On ``wall-branching`` a shut door is seen 0.5 m ahead and costs a detour that the episode has time
+    for, so a planner that ignores the risk loses little. Here the draw falls as the ball's centre
+    enters the risky doorway (within the divider's half-thickness plus the ball's radius of its plane,
+    and half a door's width of its centre; at most 0.1 m per step, the ball cannot skip that band):
+    with probability ``shut_probability`` the trap closes on the ball, which is held where it stands
+    for the rest of the episode, and the episode is lost; else the ball passes, and the door stays open.
+    The safe door is always open and always reachable in time (tested), so the plan that weighs the
+    risk takes the detour from the start, and the one that trusts the average of the two futures walks
+    in and loses ``shut_probability`` of its episodes.
+
+    Observations as the branching wall's: the status entry is 0.5 before the draw, then 0 (passed) or
+    1 (caught); pixels show a caught ball's doorway in dark red over the amber strip. The oracle's
+    cost-to-go scores a simulated sequence that ends caught as lost (:meth:`cost_to_go`).
+    """
+
+    variant = "trap"
+    scored_extra = 1  # each simulated sequence's status, which the oracle's cost-to-go reads
+
+    def __init__(self, shut_probability: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(shut_probability, **kwargs)
+        self._caught = self.model.body("caught").mocapid[0]
+
+    def _build_spec(self) -> mujoco.MjSpec:
+        spec = super()._build_spec()
+        caught = spec.worldbody.add_body(name="caught", mocap=True, pos=[*PARKED[:2], 0.002])
+        caught.add_geom(name="caught", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.15, 0.2, 0.001], contype=0,
+                        conaffinity=0, rgba=[0.55, 0.05, 0.05, 1.0])  # drawn over the amber strip once caught
+        return spec
+
+    def _apply_task(self, spec: Mapping[str, Any]) -> None:
+        super()._apply_task(spec)
+        self.data.mocap_pos[self._caught] = (*PARKED[:2], 0.002)
+
+    def _near_risky_door(self, xy: np.ndarray, risky: float | np.ndarray) -> np.ndarray:
+        """Whether each ball centre ``(N, 2)`` is in its risky doorway (the trap's draw; class docstring)."""
+        band = self.half_divider + self.radius
+        return (np.abs(xy[:, 0]) <= band) & (np.abs(xy[:, 1] - risky) <= self.door_width / 2)
+
+    def _shut(self) -> None:
+        self.data.qvel[:] = 0.0
+        self.data.mocap_pos[self._caught] = (0.0, self.risky_door(), 0.002)
+
+    def _shut_batch(self, batch: mujoco.batch.Batch, rows: np.ndarray) -> None:
+        batch.qvel[rows] = 0.0
+        batch.mocap_pos[rows, self._caught] = self._at_risky_door(batch, rows, 0.002)
+
+    def _advance(self, action: np.ndarray) -> None:
+        held = self.data.qpos.copy() if self._status == SHUT else None
+        super()._advance(action)
+        if held is not None:  # a caught ball stays where the trap closed on it
+            self.data.qpos[:] = held
+            self.data.qvel[:] = 0.0
+
+    def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
+        caught = self._rows == SHUT
+        held = batch.qpos[caught].copy()
+        super()._advance_batch(batch, action)
+        batch.qpos[caught] = held
+        batch.qvel[caught] = 0.0
+
+    def _scored_extra_batch(self, batch: mujoco.batch.Batch) -> np.ndarray:
+        return self._rows[:, None].copy()
+
+    def open_doors(self) -> list[float]:
+        """Both doors: the trapdoor lets a ball through unless it catches it, and a caught ball goes nowhere."""
+        return [self.door(), self.risky_door()]
+
+    def cost_to_go(self, goal: np.ndarray) -> CostFn:
+        """The true cost-to-go of the success-maximising ball, by the trap's status: undrawn, the path
+        through the safe door (the trap wins an episode with probability ``1 - p`` at best, the safe door
+        every time, tested); passed, the path through either door; caught, twice the longest path to the
+        goal, dearer than any sequence that can still finish. Rows with a status column
+        (``simulate_batch(..., scored=True)``) are priced by their own status, others by this env's."""
+        resolution = self.path_resolution
+        safe = self.grid_through([self.door()]).refined(resolution).cost_to_go(goal)
+        both = self.grid_through(self.open_doors()).refined(resolution).cost_to_go(goal)
+        lost = 2.0 * float(safe.distance[np.isfinite(safe.distance)].max())
+
+        def cost(rows: np.ndarray) -> np.ndarray:
+            rows = np.asarray(rows)
+            status = rows[..., 2] if rows.shape[-1] > 2 else np.full(rows.shape[:-1], self._status)
+            return np.where(status == SHUT, lost, np.where(status == OPEN, both(rows), safe(rows)))
+
+        return cost
+
+
 class NoisyWallTask(_ChanceWall):
     """Episode spec: the wall's and ``"noise_seed"``; state observation and success as the wall's.
 
@@ -275,8 +412,8 @@ class NoisyWallTask(_ChanceWall):
 
     def _advance_batch(self, batch: mujoco.batch.Batch, action: np.ndarray) -> None:
         super()._advance_batch(batch, action)
-        hits = self._sim_rng.random(batch.nsim) < self.kick_probability
-        kicks = self._sim_rng.normal(0.0, self.kick_std, (batch.nsim, 2))
+        hits = self._per_row(self._sim_rng.random, batch.nsim) < self.kick_probability
+        kicks = self._per_row(lambda n: self._sim_rng.normal(0.0, self.kick_std, (n, 2)), batch.nsim)
         if self._kicks_on():
             batch.qvel[hits] += kicks[hits]
 

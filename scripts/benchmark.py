@@ -48,7 +48,7 @@ from benchmark_docs import (  # scripts/, beside this file
 )
 from omegaconf import DictConfig, OmegaConf
 
-from agents.branches import branch_errors
+from agents.branches import BRANCHING_VARIANTS, branch_errors
 from envs.collection import measure_collection_speed
 from envs.dataset import load_episodes
 from envs.errors import UserInputError
@@ -411,7 +411,7 @@ def main(cfg: DictConfig) -> None:
                   "reuses them and measures the row)", flush=True)
             continue
         measured["rows"].append(row_measurements(row, folders, suite.window_rate))
-        if suite.get("branches") and measured["rows"][-1]["variant"] == "branching":
+        if suite.get("branches") and measured["rows"][-1]["variant"] in BRANCHING_VARIANTS:
             add_branch_errors(measured["rows"][-1], suite.branches, suite.eval.seed)
         (run_dir / "measurements.json").write_text(json.dumps(measured, indent=2))
     if cfg.write_docs and not partial:

@@ -98,8 +98,9 @@ def build_jepa(ctx: Context) -> MPCAgent:
 def build_oracle(ctx: Context) -> OracleMPC:
     o = ctx.cfg.oracle
     sim_env = envs.make(ctx.meta.task, obs="state")
+    uncertainty = Uncertainty(**OmegaConf.to_container(o.uncertainty, resolve=True))
     return OracleMPC(ctx.envs, sim_env, ctx.planner(device="cpu"), o.replan_every, o.cost, o.final_weight,
-                     o.running_weight)
+                     o.running_weight, uncertainty)
 
 
 def build_random(ctx: Context) -> RandomAgent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import envs
@@ -10,16 +11,17 @@ from agents.branches import branch_errors, branch_futures, forced_doors
 from agents.pairs import held_out_pairs
 
 
-def test_forced_doors_give_two_futures_that_part_at_the_risky_door() -> None:
-    env = envs.make("wall-branching", obs="state")
+@pytest.mark.parametrize("task", ["wall-branching", "wall-trap"])
+def test_forced_doors_give_two_futures_that_part_at_the_risky_door(task: str) -> None:
+    env = envs.make(task, obs="state")
     specs, _ = held_out_pairs(env.unwrapped, 2, 2000, None)
-    branches = forced_doors("wall-branching", "state")
+    branches = forced_doors(task, "state")
     for spec in specs:
         first, actions, futures = branch_futures(branches, spec, approach=0.7, horizon=10)
         side = np.sign(first[0])
         assert first[0] == 0.7 * side and first[-1] == 0.5  # at rest in front of the door, not yet drawn
         assert futures["open"][-1][-1] == 0.0 and futures["shut"][-1][-1] == 1.0
-        assert side * futures["open"][-1][0] < 0 < side * futures["shut"][-1][0]  # through it / stopped before it
+        assert side * futures["open"][-1][0] < 0 < side * futures["shut"][-1][0]  # through it / stopped (caught) before it
         np.testing.assert_array_equal(futures["open"][0][:2], futures["shut"][0][:2])  # the same until the draw
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import envs
 from envs.errors import UserInputError
@@ -42,7 +43,8 @@ def test_deterministic_wall_is_unchanged():
     assert env.unwrapped.data.qvel.tolist() == [0.7261313320214965, 0.60562430726745]
 
 
-@pytest.mark.parametrize(("task", "variant"), [("wall-branching", "branching"), ("wall-noisy", "noisy")])
+@pytest.mark.parametrize(("task", "variant"), [("wall-branching", "branching"), ("wall-noisy", "noisy"),
+                                               ("wall-trap", "trap")])
 def test_variants_are_named_and_seeded(task, variant):
     """env.unwrapped.variant names it; one reset seed gives one episode (layout, noise seed, draws)."""
     runs = []
@@ -132,10 +134,11 @@ def _simulate_and_step(env, start: np.ndarray, actions: np.ndarray, seed: int = 
 @pytest.mark.parametrize(("task", "options"), [
     ("wall-branching", {"shut_probability": 0.0}), ("wall-branching", {"shut_probability": 1.0}),
     ("wall-noisy", {"kick_std": 0.0}), ("wall-noisy", {"kick_probability": 0.0}),
+    ("wall-trap", {"shut_probability": 0.0}), ("wall-trap", {"shut_probability": 1.0}),
 ])
 def test_simulate_batch_without_chance_equals_stepping(task, options):
     env = envs.make(task, obs="state", **options).unwrapped
-    spec = BRANCHING if task == "wall-branching" else {k: v for k, v in BRANCHING.items() if k != "risky_door"}
+    spec = BRANCHING if task in ("wall-branching", "wall-trap") else {k: v for k, v in BRANCHING.items() if k != "risky_door"}
     env.reset(options={**spec, "start": [-0.9, -0.6]})
     rng = np.random.default_rng(0)
     actions = np.concatenate([np.tile(RIGHT, (4, 25, 1)), rng.uniform(-1, 1, (4, 25, 2))])
@@ -144,16 +147,17 @@ def test_simulate_batch_without_chance_equals_stepping(task, options):
 
 
 def test_simulated_doors_are_drawn_per_sequence_in_about_p():
-    """200 sequences pushing into the risky door: some cross and some are stopped, about p of them."""
+    """200 sequences pushing into the risky door: some cross and some are stopped, about p of them. The
+    simulator is another env, never reset, as the oracle's is: each sequence's door is its start state's."""
     p, n = 0.5, 200
-    env = branching(p).unwrapped
-    env.reset(options={**BRANCHING, "start": [-0.9, -0.6]})
-    start = env.get_sim_state()
+    acting, env = branching(p).unwrapped, branching(p).unwrapped
+    acting.reset(options={**BRANCHING, "start": [-0.9, -0.6]})
+    start, own = acting.get_sim_state(), env.get_sim_state()
     achieved = env.simulate_batch(start, np.tile(RIGHT, (n, 30, 1)))
     stopped = achieved[:, -1, 0] < 0
     assert np.all(achieved[stopped, -1, 0] == pytest.approx(-0.15, abs=0.01))
     assert abs(stopped.mean() - p) < 4 * np.sqrt(p * (1 - p) / n)  # 4 standard errors: 0.14
-    assert np.array_equal(env.get_sim_state(), start)
+    assert np.array_equal(env.get_sim_state(), own)  # the simulator's own state is untouched
     assert np.array_equal(env.simulate_batch(start, np.tile(RIGHT, (n, 30, 1))), achieved)  # one call, one outcome
     assert not np.array_equal(env.simulate_batch(start, np.tile(RIGHT, (n, 30, 1)), seed=1), achieved)
 
@@ -213,8 +217,142 @@ def test_branching_episodes_are_solvable_in_time():
         assert success and wall.door_status() == SHUT
 
 
+def trap(p: float, obs: str = "state", **kwargs):
+    return envs.make("wall-trap", obs=obs, shut_probability=p, **kwargs)
+
+
+@pytest.mark.parametrize(("p", "crosses"), [(0.0, True), (1.0, False)])
+def test_the_trapdoor_lets_the_ball_through_or_holds_it_for_the_rest_of_the_episode(p, crosses):
+    env = trap(p)
+    _, info = env.reset(options=BRANCHING)
+    for _ in range(3):  # 0.45 m from the door and rolling at it: not drawn yet (branching draws at 0.5 m)
+        info = env.step(RIGHT)[4]
+    assert info["state"][6] == UNDRAWN
+    states = [env.step(RIGHT)[4]["state"] for _ in range(40)]
+    drawn = next(t for t, s in enumerate(states) if s[6] != UNDRAWN)
+    # drawn as the ball's centre enters the doorway's band: the divider's half-thickness plus its radius
+    assert abs(states[drawn][0]) <= 0.15 < abs(states[drawn - 1][0]) if drawn else abs(states[0][0]) <= 0.15
+    if crosses:
+        assert states[-1][6] == OPEN and states[-1][0] > 0.5
+    else:  # held where the trap closed on it, at rest, whatever the actions
+        assert all(s[6] == SHUT and np.array_equal(s[:4], states[drawn][:2].tolist() + [0.0, 0.0])
+                   for s in states[drawn:])
+        assert not push_right(env, 1)["success"]
+
+
+def test_a_caught_ball_is_shown_in_its_doorway_and_restores_exactly():
+    env, other = trap(1.0, obs="pixels", image_size=32), trap(1.0, obs="pixels", image_size=32)
+    env.reset(options=BRANCHING)
+    frames = [env.step(RIGHT)[0]["observation"] for _ in range(8)]
+    assert env.unwrapped.door_status() == SHUT
+    env.step(-RIGHT)
+    held = env.unwrapped.get_sim_state()
+    red = (frames[-1][..., 0] > 100) & (frames[-1][..., 1] < 40) & (frames[-1][..., 2] < 40)  # the caught strip
+    assert red[:, 14:18].any() and not red[:, :12].any()
+    other.reset(seed=5)
+    other.unwrapped.set_sim_state(held)
+    for action in np.random.default_rng(3).uniform(-1, 1, (5, 2)).astype(np.float32):
+        assert np.array_equal(other.step(action)[0]["observation"], env.step(action)[0]["observation"])
+
+
+def test_the_oracle_scores_a_simulated_catch_as_lost():
+    """200 sequences into the trap: about p of them caught, held still, and priced above every route."""
+    p, n = 0.5, 200
+    env, simulator = trap(p).unwrapped, trap(p).unwrapped  # the simulator never reset, as the oracle's
+    env.reset(options={**BRANCHING, "start": [-0.9, -0.6]})
+    rows = simulator.simulate_batch(env.get_sim_state(), np.tile(RIGHT, (n, 30, 1)), scored=True)  # (n, 30, 3)
+    caught = rows[:, -1, 2] == SHUT
+    assert abs(caught.mean() - p) < 4 * np.sqrt(p * (1 - p) / n)
+    assert np.all(rows[caught, -1, :2] == rows[caught, -10, :2])  # still
+    assert np.all(rows[~caught, -1, 0] > 0.5)  # through
+    goal = np.array(BRANCHING["goal"])
+    cost = env.cost_to_go(goal)
+    final = cost(rows[:, -1])
+    safe = env.grid_through([env.door()]).refined(env.path_resolution).cost_to_go(goal)
+    assert np.all(final[caught] == 2 * safe.distance[np.isfinite(safe.distance)].max())
+    assert np.all(final[~caught] < 0.6)  # passed: the straight way from the east wall
+    # before the draw only the safe door counts: from in front of the trap, the way round it
+    in_front = np.array([[-0.3, -0.6, UNDRAWN]])
+    assert cost(in_front)[0] == pytest.approx(safe(in_front)[0]) and safe(in_front)[0] > 1.5
+    assert cost(in_front[:, :2])[0] == cost(in_front)[0]  # no status column: this env's, undrawn
+
+
+def test_simulated_futures_are_the_same_draws_for_every_candidate():
+    """simulate_futures: future k of every candidate meets the same door (common random numbers), the K
+    futures of one candidate differ, and a candidate's rows are what simulate_batch gives its own."""
+    env, simulator = trap(0.5).unwrapped, trap(0.5).unwrapped
+    env.reset(options={**BRANCHING, "start": [-0.9, -0.6]})
+    start = env.get_sim_state()
+    into = np.tile(RIGHT, (30, 1))
+    slower = 0.7 * into
+    rows = simulator.simulate_futures(start, np.stack([into, slower, into]), 16, scored=True)  # (3, 16, 30, 3)
+    assert rows.shape == (3, 16, 30, 3)
+    caught = rows[:, :, -1, 2] == SHUT
+    assert np.array_equal(caught[0], caught[1]) and np.array_equal(rows[0], rows[2])
+    assert 0 < caught[0].sum() < 16
+    with pytest.raises(UserInputError, match="futures must be a positive integer, got 0"):
+        simulator.simulate_futures(start, into[None], 0)
+    assert simulator.simulate_batch(start, np.stack([into] * 64))[:, -1, 0].std() > 0  # one draw per sequence
+
+
+def test_the_oracle_scores_each_candidate_on_its_futures_statistic():
+    """OracleMPC on a chance simulator: a candidate's cost is the CVaR (worst 2 of 8) of its 8 futures'
+    costs, computed here from simulate_futures and the cost-to-go; on a deterministic task, one future."""
+    from agents.baselines import OracleMPC
+    from agents.cost import Uncertainty
+    from agents.energy import final_and_running
+    from agents.planners.cem import CEM
+
+    env = trap(0.5)
+    env.reset(options={**BRANCHING, "start": [-0.9, -0.6]})
+    seen = {}
+
+    class Recorder(CEM):
+        def minimize_batch(self, cost, warms, slots):
+            seen["cost"] = cost
+            return super().minimize_batch(cost, warms, slots)
+
+    uncertainty = Uncertainty(8, "cvar", 0.8)
+    oracle = OracleMPC(env, trap(0.5), Recorder(10, 2, samples=8, iterations=1, elites=2, init_std=0.5, min_std=0.05), 1,
+                       uncertainty=uncertainty)
+    assert oracle.futures == 8
+    assert OracleMPC(envs.make("wall", obs="state"), envs.make("wall", obs="state"), CEM(10, 2, 8, 1, 2, 0.5, 0.05), 1,
+                     uncertainty=uncertainty).futures == 1
+    obs, info = env.unwrapped._observe(), env.unwrapped._info()
+    oracle.act(obs, info)
+    candidates = torch.stack([torch.tensor(np.tile(RIGHT, (10, 1))), torch.zeros(10, 2)])[None]  # (1, 2, 10, 2)
+    got = seen["cost"](candidates)[0]
+    rows = oracle.sim.simulate_futures(env.unwrapped.get_sim_state(), candidates[0].numpy(), 8, scored=True)
+    per_step = torch.as_tensor(env.unwrapped.cost_to_go(np.array(BRANCHING["goal"]))(rows.reshape(16, 10, 3)),
+                               dtype=torch.float32)
+    expected = final_and_running(per_step, 1.0, 0.5).reshape(2, 8).topk(2, dim=1).values.mean(dim=1)
+    assert torch.allclose(got, expected)
+
+
+def test_trap_episodes_are_won_by_the_safe_door_and_lost_in_the_trap():
+    """With the trap sure to close: a route through the safe door wins every sampled episode in time, one
+    through the risky door loses every one."""
+    env = trap(1.0)
+    wall = env.unwrapped
+    for seed in range(6):
+        for risky in (False, True):
+            env.reset(seed=seed)
+            side = np.sign(wall.achieved_goal()[0])
+            door = wall.risky_door() if risky else wall.door()
+            route = [np.array([side * 0.3, door]), np.array([-side * 0.3, door])]
+            truncated = success = False
+            while not (truncated or success):
+                while route and np.linalg.norm(wall.achieved_goal() - route[0]) < 0.1:
+                    route.pop(0)
+                target = route[0] if route else wall.desired_goal()
+                action = np.clip(5 * (target - wall.achieved_goal()) - 0.3 * wall.data.qvel, -1, 1).astype(np.float32)
+                _, _, _, truncated, info = env.step(action)
+                success = info["success"]
+            assert success != risky and wall.door_status() == (SHUT if risky else UNDRAWN)
+
+
 @pytest.mark.parametrize(("options", "message"), [
-    ({"variant": "coin"}, "unknown wall variant 'coin'; choose one of: None, branching, noisy"),
+    ({"variant": "coin"}, "unknown wall variant 'coin'; choose one of: None, branching, noisy, trap"),
     ({"variant": "branching", "shut_probability": 1.5}, r"shut_probability must be a probability in \[0, 1\], got 1.5"),
     ({"variant": "noisy", "kick_probability": -0.1}, r"kick_probability must be a probability in \[0, 1\]"),
     ({"variant": "noisy", "kick_std": -1.0}, "kick_std must be a non-negative number"),
