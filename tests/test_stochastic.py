@@ -195,6 +195,14 @@ def test_zero_noise_is_the_deterministic_wall():
     assert np.array_equal(wall.unwrapped.get_sim_state(), calm.unwrapped.get_sim_state()[:-2])
 
 
+def steer(wall, route: list[np.ndarray]) -> np.ndarray:
+    """A scripted controller: towards the next waypoint of ``route`` (dropped once within 0.1 m), then the goal."""
+    while route and np.linalg.norm(wall.achieved_goal() - route[0]) < 0.1:
+        route.pop(0)
+    target = route[0] if route else wall.desired_goal()
+    return np.clip(5 * (target - wall.achieved_goal()) - 0.3 * wall.data.qvel, -1, 1).astype(np.float32)
+
+
 def test_branching_episodes_are_solvable_in_time():
     """Through the risky door, or once it is seen shut through the safe one: every sampled episode succeeds."""
     env = branching(1.0)
@@ -208,11 +216,7 @@ def test_branching_episodes_are_solvable_in_time():
                 rerouted = route is not None
                 door = wall.door() if rerouted else wall.risky_door()
                 route = [np.array([side * 0.3, door]), np.array([-side * 0.3, door])]
-            while route and np.linalg.norm(wall.achieved_goal() - route[0]) < 0.1:
-                route.pop(0)
-            target = route[0] if route else wall.desired_goal()
-            action = np.clip(5 * (target - wall.achieved_goal()) - 0.3 * wall.data.qvel, -1, 1).astype(np.float32)
-            _, _, _, truncated, info = env.step(action)
+            _, _, _, truncated, info = env.step(steer(wall, route))
             success = info["success"]
         assert success and wall.door_status() == SHUT
 
@@ -342,11 +346,7 @@ def test_trap_episodes_are_won_by_the_safe_door_and_lost_in_the_trap():
             route = [np.array([side * 0.3, door]), np.array([-side * 0.3, door])]
             truncated = success = False
             while not (truncated or success):
-                while route and np.linalg.norm(wall.achieved_goal() - route[0]) < 0.1:
-                    route.pop(0)
-                target = route[0] if route else wall.desired_goal()
-                action = np.clip(5 * (target - wall.achieved_goal()) - 0.3 * wall.data.qvel, -1, 1).astype(np.float32)
-                _, _, _, truncated, info = env.step(action)
+                _, _, _, truncated, info = env.step(steer(wall, route))
                 success = info["success"]
             assert success != risky and wall.door_status() == (SHUT if risky else UNDRAWN)
 
