@@ -17,6 +17,7 @@ import torch
 from agents import protocols
 from agents.landmarks import LandmarkGraph
 from envs.episodes import EpisodeSet
+from envs.registry import task_is_reversible
 
 
 def final_and_running(per_step: torch.Tensor, final_weight: float, running_weight: float) -> torch.Tensor:
@@ -95,7 +96,10 @@ class GeodesicGoalDistance:
         self._waypoint: torch.Tensor | None = None  # subgoal mode: this plan's aim, set by prepare()
 
     def fit(self, model: torch.nn.Module, episodes: EpisodeSet) -> None:
-        self.graph = LandmarkGraph.from_episodes(model, episodes, **self.landmark_options)
+        """Build the landmark graph on ``episodes``; whether its transitions go both ways is a fact of
+        the task the data was collected on (its metadata's ``task``; reversible when it names none)."""
+        reversible = task_is_reversible(episodes.metadata.get("task"))
+        self.graph = LandmarkGraph.from_episodes(model, episodes, **self.landmark_options, reversible=reversible)
 
     def _graph_to(self, z_goal: torch.Tensor) -> LandmarkGraph:
         """The fitted graph, with the landmarks' distances (and in subgoal mode, paths) to ``z_goal``,

@@ -7,7 +7,9 @@ landmarks are closer than one short hop, gives a graph whose shortest paths run 
 the data took (search on the replay buffer, Eysenbach et al. 2019, done here in the JEPA latent
 space). The distance of any latent to the goal is then: a short local hop to a landmark, plus the
 landmark's shortest-path distance to the goal. Transitions are taken as reversible (every edge
-goes both ways), which holds for the point masses and arms of our tasks.
+goes both ways), which holds for the point masses and arms of our tasks; for a task that says its
+transitions are not (``envs.registry.TaskEntry.reversible``: the trapdoor of ``wall-trap``), a recorded
+transition is one-way, and only nearness joins two landmarks both ways.
 
 Every dataset observation may be a landmark (a million for an OGBench-sized dataset), so nothing
 here holds an ``(M, M)`` array: the nearest landmarks come from an index on large graphs, the edges
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from scipy.sparse import csr_array
 
-from agents.sparse_graph import GoalPaths, NeighbourSearch, nearest, symmetric_edges
+from agents.sparse_graph import GoalPaths, NeighbourSearch, directed_edges, nearest, symmetric_edges
 from envs.episodes import EpisodeSet
 from worldmodel.diagnostics import encode_episodes, encode_still
 
@@ -42,13 +44,14 @@ class LandmarkGraph:
 
     metric: torch.Tensor  # (D, D): latents are mapped by it before any distance is taken
     nodes: torch.Tensor  # (M, D), already mapped
-    edges: csr_array  # (M, M) float32 weights, from agents.sparse_graph.symmetric_edges
+    edges: csr_array  # (M, M) float32 weights, row i: where landmark i can go (agents/sparse_graph.py)
     radius: float
     far_penalty: float
     block: int
     # (M, D), mapped: each landmark's newest frame held still, as a goal is encoded; what the goal's hop
     # onto the graph compares it with (None: the nodes themselves, as where one frame is one latent)
     still_nodes: torch.Tensor | None = None
+    directed: bool = False  # edges one-way (not symmetric): recorded transitions of a task that is not reversible
     node_sq_norms: torch.Tensor = field(init=False)  # (M,) for the distance expansion in cost_to_go
     paths: GoalPaths = field(init=False)
     _last_hops: tuple[torch.Tensor, np.ndarray] | None = field(init=False, default=None)  # (goal, its hops)
@@ -57,7 +60,7 @@ class LandmarkGraph:
         if self.still_nodes is None:
             self.still_nodes = self.nodes
         self.node_sq_norms = self.nodes.pow(2).sum(1)
-        self.paths = GoalPaths(self.edges)
+        self.paths = GoalPaths(self.edges, self.directed)
 
     @property
     def sources(self) -> torch.Tensor:
@@ -92,6 +95,7 @@ class LandmarkGraph:
         whitening_floor: float | None = None,
         constant_factor: float | None = None,
         goal_at_rest: bool = False,
+        reversible: bool = True,
         batch_size: int = 1024,
     ) -> LandmarkGraph:
         """Encode every ``stride``-th observation of (up to ``max_landmarks``) dataset frames.
@@ -112,6 +116,10 @@ class LandmarkGraph:
 
         With ``goal_at_rest`` and stacked frames, the goal's hop onto the graph compares it with each
         landmark's newest frame held still (``still_nodes``), as the goal itself is encoded.
+
+        ``reversible=False`` (a fact of the task): consecutive landmarks are joined one way, as
+        recorded, and near neighbours both ways; a transition no nearness undoes (a trap closing on
+        the ball) then has no way back, and the landmarks beyond it reach the goal only if the data does.
         """
         if stride < 1 or hop_steps < 1 or max_landmarks < 2 or block < 1:
             raise ValueError("stride, hop_steps, block must be >= 1 and max_landmarks >= 2")
@@ -152,15 +160,21 @@ class LandmarkGraph:
         del edge_nodes
         close = near_d <= radius
 
-        sources = torch.cat([temporal[0], near_i[close]]).cpu().numpy()
-        targets = torch.cat([temporal[1], near_j[close]]).cpu().numpy()
-        weights = torch.cat([temporal_weights, near_d[close]]).cpu().numpy()
-        edges = symmetric_edges(sources, targets, weights, len(nodes))
+        if reversible:
+            sources = torch.cat([temporal[0], near_i[close]]).cpu().numpy()
+            targets = torch.cat([temporal[1], near_j[close]]).cpu().numpy()
+            weights = torch.cat([temporal_weights, near_d[close]]).cpu().numpy()
+            edges = symmetric_edges(sources, targets, weights, len(nodes))
+        else:  # recorded transitions one way, nearness both ways
+            sources = torch.cat([temporal[0], near_i[close], near_j[close]]).cpu().numpy()
+            targets = torch.cat([temporal[1], near_j[close], near_i[close]]).cpu().numpy()
+            weights = torch.cat([temporal_weights, near_d[close], near_d[close]]).cpu().numpy()
+            edges = directed_edges(sources, targets, weights, len(nodes))
         still = None
         if goal_at_rest and model.frame_stack > 1:  # landmarks of stacked frames move; a goal is held still
             flat = np.concatenate([episodes.obs_starts[e] + i.numpy() for e, i in enumerate(index)])
             still = (encode_still(model, episodes, flat[keep.numpy()], batch_size) @ metric.T).to(nodes.device)
-        return cls(metric.to(nodes.device), nodes, edges, radius, far_penalty, block, still)
+        return cls(metric.to(nodes.device), nodes, edges, radius, far_penalty, block, still, not reversible)
 
     def local(self, distance: torch.Tensor) -> torch.Tensor:
         """The cost of a straight hop of this latent length: itself within the radius, dearer beyond."""

@@ -110,17 +110,23 @@ def _faiss() -> ModuleType:
 
 
 def symmetric_edges(sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, size: int) -> csr_array:
-    """The ``(size, size)`` CSR matrix of undirected edges ``sources[i] -- targets[i]``, each pair
-    once per direction at the cheapest of its weights (float32), column indices sorted in each row.
+    """The ``(size, size)`` CSR matrix of undirected edges ``sources[i] -- targets[i]``: each pair
+    once per direction at the cheapest of its weights (:func:`directed_edges` of both directions)."""
+    return directed_edges(np.concatenate([sources, targets]), np.concatenate([targets, sources]),
+                          np.concatenate([weights, weights]), size)
+
+
+def directed_edges(sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, size: int) -> csr_array:
+    """The ``(size, size)`` CSR matrix of edges ``sources[i] -> targets[i]`` (row: where an edge
+    leaves), each pair at the cheapest of its weights (float32), column indices sorted in each row.
 
     Zero weights are edges like any other (two landmarks with the same latent); the matrix is built
     from its arrays, never by sparse arithmetic, which would drop them.
     """
-    rows = np.concatenate([sources, targets]).astype(np.int64)
-    cols = np.concatenate([targets, sources]).astype(np.int64)
+    rows, cols = np.asarray(sources).astype(np.int64), np.asarray(targets).astype(np.int64)
     keys = rows * size + cols
     order = np.argsort(keys, kind="stable")
-    keys, cheapest = keys[order], np.concatenate([weights, weights]).astype(np.float32)[order]
+    keys, cheapest = keys[order], np.asarray(weights).astype(np.float32)[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
     data = np.minimum.reduceat(cheapest, starts) if len(keys) else cheapest
     keys = keys[starts]
@@ -134,17 +140,21 @@ class GoalPaths:
 
     The goal is node ``M`` of an ``(M + 1)``-node graph whose last row joins it to every landmark;
     only that row's weights change from goal to goal, so the matrix is built once and Dijkstra never
-    copies it.
+    copies it. Dijkstra runs from the goal, so it walks each edge backwards: with ``directed`` edges
+    (a landmark's row holds where it can go) it runs on their transpose, so that a landmark's
+    distance is that of its way *to* the goal; symmetric edges are their own transpose.
     """
 
-    def __init__(self, edges: csr_array) -> None:
+    def __init__(self, edges: csr_array, directed: bool = False) -> None:
         self.edges = edges
         size, count = edges.shape[0], edges.nnz
         self.rows = np.repeat(np.arange(size), np.diff(edges.indptr))  # each edge's source
+        into = csr_array(edges.T) if directed else edges  # row j: the landmarks that reach j
+        into.sort_indices()
         index_type = np.int32 if count + size < np.iinfo(np.int32).max else np.int64
-        indices = np.concatenate([edges.indices, np.arange(size)]).astype(index_type)
-        indptr = np.concatenate([edges.indptr, [count + size]]).astype(index_type)
-        data = np.concatenate([edges.data.astype(np.float64), np.zeros(size)])
+        indices = np.concatenate([into.indices, np.arange(size)]).astype(index_type)
+        indptr = np.concatenate([into.indptr, [count + size]]).astype(index_type)
+        data = np.concatenate([into.data.astype(np.float64), np.zeros(size)])
         self._joined = csr_array((data, indices, indptr), shape=(size + 1, size + 1))
         self._goal_row = slice(count, count + size)
 

@@ -32,6 +32,7 @@ class TaskEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     source_env: str | None = None  # the Gymnasium id whose Minari datasets (D4RL) import as this task
     requires: str | None = None  # the optional package the task needs (pip install -e ".[<it>]")
+    reversible: bool = True  # what the agent does it can undo: the landmark graph takes transitions both ways
 
     @property
     def adapted(self) -> bool:
@@ -68,6 +69,7 @@ BUILT_IN: dict[str, TaskEntry] = {
     ),
     "wall-trap": TaskEntry(
         "JepaPlanner/WallTrap-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "trap"},
+        reversible=False,  # a caught ball stays caught
     ),
     "wall-noisy": TaskEntry(
         "JepaPlanner/WallNoisy-v0", "envs.wall_chance:make_wall", 100, {"action_repeat": 5, "variant": "noisy"},
@@ -102,6 +104,12 @@ def _adapted_tasks() -> dict[str, TaskEntry]:
 
 
 TASKS: dict[str, TaskEntry] = {**BUILT_IN, **_adapted_tasks()}
+
+
+def task_is_reversible(task: str | None) -> bool:
+    """Whether ``task``'s transitions can be undone (:attr:`TaskEntry.reversible`); True for a name
+    that is not a registered task (data of an env we do not know: the graph's old assumption)."""
+    return TASKS[task].reversible if task in TASKS else True
 
 
 def task_names() -> list[str]:

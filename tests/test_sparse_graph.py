@@ -11,6 +11,7 @@ from agents.sparse_graph import (
     NeighbourSearch,
     _drop_self,
     approximate_nearest,
+    directed_edges,
     exact_nearest,
     nearest,
     symmetric_edges,
@@ -72,6 +73,51 @@ def test_symmetric_edges_keep_the_cheapest_duplicate_both_ways() -> None:
     assert edges.toarray().tolist() == [[0.0, 5.0, 1.0], [5.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
     assert edges.nnz == 6  # the zero edge 1 -- 2 is stored, not dropped
     assert edges.has_sorted_indices
+
+
+def test_one_way_edges_lead_to_the_goal_only_forwards() -> None:
+    # 0 -> 1 -> 2 (weights 1, 2), and 1 -> 3 (weight 0.5): 3 is a trap, entered from 1 and left by no edge.
+    # The goal is 0.25 from 2 and far from the rest. Undirected, 3 would reach it back through 1 (0.5 + 2 + 0.25).
+    edges = directed_edges(np.array([0, 1, 1]), np.array([1, 2, 3]), np.array([1.0, 2.0, 0.5], np.float32), 4)
+    assert edges.toarray().tolist() == [[0, 1, 0, 0], [0, 0, 2, 0.5], [0, 0, 0, 0], [0, 0, 0, 0]]
+    hops = np.array([FAR, FAR, 0.25, FAR], np.float32)
+    paths = GoalPaths(edges, directed=True)
+    to_goal = paths.distances(hops)
+    assert to_goal.tolist() == [3.25, 2.25, 0.25, FAR]
+    successor, _ = paths.next_hops(hops, to_goal)
+    assert successor.tolist() == [1, 2, -1, -1]
+    both_ways = GoalPaths(symmetric_edges(np.array([0, 1, 1]), np.array([1, 2, 3]), np.array([1.0, 2.0, 0.5], np.float32), 4))
+    assert both_ways.distances(hops).tolist() == [3.25, 2.25, 0.25, 2.75]
+
+
+def test_a_task_that_is_not_reversible_gets_one_way_recorded_transitions() -> None:
+    """One recorded jump far beyond the hop radius (a trap closing): with ``reversible=False`` the graph
+    holds it one way, so the landmarks beyond it reach a goal before it only by their own dear hop;
+    nearness still joins landmarks both ways. The energy reads the fact from the data's task."""
+    from agents.energy import GeodesicGoalDistance
+    from envs.episodes import EpisodeSet
+
+    walk = np.stack([np.linspace(0.1, 0.9, 17), np.full(17, 0.1)], axis=1)
+    caught = np.concatenate([walk[:8], np.tile([[0.45, 5.0]], (4, 1))]).astype(np.float32)  # a jump to y = 5, held
+    episodes = [{"observations": z.astype(np.float32), "states": z.astype(np.float32),
+                 "actions": np.zeros((len(z) - 1, 2), np.float32), "goal": z[-1]} for z in (walk, walk[::-1], caught)]
+    data = EpisodeSet.from_episodes(episodes, metadata={"task": "wall-trap"})
+    goal = torch.tensor([0.1, 0.1])
+    costs = {}
+    for reversible in (True, False):
+        graph = LandmarkGraph.from_episodes(IdentityModel(), data, **LANDMARKS, reversible=reversible)
+        assert graph.directed == (not reversible)
+        to_goal = graph.distances_to(goal)
+        costs[reversible] = float(graph.cost_to_go(torch.tensor([[0.45, 5.0]]), goal, to_goal)[0])
+        assert float(graph.cost_to_go(torch.tensor([[0.9, 0.1]]), goal, to_goal)[0]) == pytest.approx(0.8, abs=1e-4)
+    assert costs[True] == pytest.approx(4.9 + 0.35, abs=0.01)  # back down the jump, then along the walk
+    direct = float(np.hypot(0.35, 4.9))
+    assert costs[False] == pytest.approx(direct + LANDMARKS["far_penalty"] * (direct - graph.radius), rel=1e-4)
+    energy = GeodesicGoalDistance(final_weight=1.0, running_weight=0.0, landmarks=LANDMARKS)
+    energy.fit(IdentityModel(), data)
+    assert energy.graph.directed
+    energy.fit(IdentityModel(), EpisodeSet.from_episodes(episodes, metadata={"task": "wall"}))
+    assert not energy.graph.directed
 
 
 @pytest.mark.parametrize("episodes", [u_shaped_episodes, room_walks])
