@@ -296,13 +296,15 @@ class TrapWallTask(BranchingWallTask):
     and half a door's width of its centre; at most 0.1 m per step, the ball cannot skip that band):
     with probability ``shut_probability`` the trap closes on the ball, which is held where it stands
     for the rest of the episode, and the episode is lost; else the ball passes, and the door stays open.
-    The safe door is always open and always reachable in time (tested), so the plan that weighs the
+    The safe door is always open and reachable in time (tested on sampled episodes), so the plan that weighs the
     risk takes the detour from the start, and the one that trusts the average of the two futures walks
     in and loses ``shut_probability`` of its episodes.
 
     Observations as the branching wall's: the status entry is 0.5 before the draw, then 0 (passed) or
     1 (caught); pixels show a caught ball's doorway in dark red over the amber strip. The oracle's
-    cost-to-go scores a simulated sequence that ends caught as lost (:meth:`cost_to_go`).
+    cost-to-go routes through the safe door before the draw and prices a catch as lost (:meth:`cost_to_go`).
+    Its transitions are not reversible (the registry's ``reversible=False``): the landmark graph takes
+    the recorded catch one way.
     """
 
     variant = "trap"
