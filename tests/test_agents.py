@@ -498,3 +498,14 @@ def test_the_pairs_config_is_checked_in_one_line() -> None:
         check_script_config(OmegaConf.create({"checkpoint": "c", "pairs": {"kind": "anchors"}}), "evaluate")
     with pytest.raises(UserInputError, match="pairs.offset must be a whole number of at least 1"):
         check_script_config(OmegaConf.create({"checkpoint": "c", "pairs": {"kind": "trajectory", "offset": 0}}), "evaluate")
+
+
+def test_the_uncertainty_configs_are_checked_in_one_line() -> None:
+    """The JEPA agent's and the oracle's futures per candidate, and their statistic (agents/cost.py Uncertainty)."""
+    from worldmodel.validation import check_script_config
+
+    with pytest.raises(UserInputError, match="oracle.uncertainty.samples must be a whole number of at least 1"):
+        check_script_config(OmegaConf.create({"checkpoint": "c", "oracle": {"uncertainty": {"samples": 0}}}), "evaluate")
+    with pytest.raises(UserInputError, match="uncertainty.statistic must be one of: mean, cvar; got 'max'"):
+        check_script_config(OmegaConf.create({"checkpoint": "c", "uncertainty": {"statistic": "max"}}), "evaluate")
+    check_script_config(OmegaConf.create({"checkpoint": "c", "uncertainty": {"samples": 8, "statistic": "cvar"}}), "evaluate")
